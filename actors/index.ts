@@ -1,0 +1,2 @@
+export { counterActor, parseCounterMessage } from './counter/counter.actor';
+export type { CounterMessage, CounterState } from './counter/counter.actor';

@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { compileConfig, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
+import { counterActor } from '../../actors';
+import { WorkerModule } from './worker.module';
+
+/** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */
+function ingestRoutes() {
+  const raw = process.env.PROPEL_INGEST_ROUTES;
+  if (!raw) return [];
+  return ingestRouteSchema.array().parse(JSON.parse(raw));
+}
+
+async function bootstrap(): Promise<void> {
+  const config = compileConfig(optionsFromEnv());
+  const strategy = new RedisStreamsServer({ config, actors: [counterActor], ingest: ingestRoutes() });
+  const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
+  app.enableShutdownHooks();
+  await app.listen();
+  // A line supervisors and tests wait for.
+  Logger.log(`ready ${strategy.workerId}`, 'Worker');
+}
+
+bootstrap().catch((err) => {
+  // Fail fast with the reason (an invalid setting, Redis unreachable) instead of limping on.
+  Logger.error(err instanceof Error ? err.message : String(err), undefined, 'Worker');
+  process.exit(1);
+});

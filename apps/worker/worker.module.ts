@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { WorkerController } from './worker.controller';
+
+@Module({ controllers: [WorkerController] })
+export class WorkerModule {}

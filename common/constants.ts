@@ -1,0 +1,55 @@
+/** Defaults and user-facing messages of the runtime, kept in one place (see docs/configuration.md). */
+export const DEFAULTS = {
+  namespace: 'propel',
+  partitions: 16,
+  /** Entries read per stream per XREADGROUP call. */
+  batchSize: 200,
+  /** How long a blocking read waits before it loops (ms); shutdown unblocks it sooner. */
+  blockMs: 1000,
+  /** Entries dispatched but not yet settled before the reader pauses (backpressure). */
+  maxInFlight: 4000,
+  /** Handler attempts (Redis delivery count included) before an entry is dead-lettered. */
+  maxDeliveries: 5,
+  /** First in-process retry delay after a failed handler; doubles per attempt. */
+  retryBaseMs: 50,
+  retryMaxMs: 2000,
+  /** Membership heartbeat and partition lease. */
+  heartbeatMs: 500,
+  memberTtlMs: 3000,
+  leaseTtlMs: 3000,
+  /** Idle time after which a pending entry (a dead or disconnected consumer's) is claimed. */
+  claimIdleMs: 30_000,
+  /** How often the owner fires due timers and reclaims idle pending entries. */
+  tickMs: 100,
+  /** A fired timer is re-armed this far out until the timer turn commits (lost-turn safety net). */
+  timerRedeliveryMs: 30_000,
+  /** Actor lease (lock_time) held with redlock while a call effect runs; extended while it runs. */
+  actorLeaseMs: 10_000,
+  /** A call effect whose reply has not arrived by then is answered with CALL_TIMEOUT. */
+  callTimeoutMs: 30_000,
+  /** Streams are trimmed approximately to these lengths in the scripts that append to them. */
+  auditMaxLen: 100_000,
+  deadMaxLen: 100_000,
+  outboxMaxLen: 100_000,
+  /** Bounded per-actor memory: history entries and remembered message ids (dedup window). */
+  historyLimit: 50,
+  seenLimit: 64,
+  /** Actor states cached in a worker (LRU). The version check keeps a stale cache harmless. */
+  stateCacheSize: 100_000,
+  /** Largest stream entry the decoders accept, in bytes. */
+  maxEntryBytes: 256 * 1024,
+  /** Longest id that may become part of a key. */
+  maxIdLength: 200,
+  /** Graceful shutdown waits this long for in-flight work. */
+  drainTimeoutMs: 10_000,
+} as const;
+
+/** Envelope schema versions this build can decode; the first is the one it writes. */
+export const ENVELOPE_VERSIONS = [1] as const;
+
+/** Consumer group names. */
+export const GROUPS = {
+  actors: 'actors',
+  relay: 'relay',
+  router: 'router',
+} as const;

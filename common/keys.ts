@@ -1,0 +1,70 @@
+import { ActorRef } from './partitioning';
+
+/**
+ * Every Redis key Propel uses is built here and nowhere else. The keys of one partition share the hash
+ * tag `{<ns>:<p>}` so they live in one Redis Cluster slot and one Lua script can commit a turn atomically.
+ */
+export class Keys {
+  constructor(readonly ns: string) {}
+
+  /** Hash tag of a partition. */
+  tag(p: number): string {
+    return `{${this.ns}:${p}}`;
+  }
+  /** The partition's inbox stream, read by the actor consumer group. */
+  inbox(p: number): string {
+    return `${this.tag(p)}:inbox`;
+  }
+  /** Actor record: hash with `v` (version, the fencing token) and `d` (msgpack record). */
+  actor(p: number, ref: ActorRef): string {
+    return `${this.tag(p)}:a:${ref.type}:${ref.id}`;
+  }
+  /** Redlock resource of an actor's lease (lock_time). */
+  actorLock(p: number, ref: ActorRef): string {
+    return `${this.tag(p)}:lock:${ref.type}:${ref.id}`;
+  }
+  /** ZSET of actors by schedule_time (the due index); member is `type/id`. */
+  due(p: number): string {
+    return `${this.tag(p)}:due`;
+  }
+  /** Messages for actors of other partitions and for named streams, relayed after commit. */
+  outbox(p: number): string {
+    return `${this.tag(p)}:outbox`;
+  }
+  audit(p: number): string {
+    return `${this.tag(p)}:audit`;
+  }
+  /** Dead letters of the partition, written in the same script that acknowledges the entry. */
+  dead(p: number): string {
+    return `${this.tag(p)}:dead`;
+  }
+  /** Partition lease: which worker may consume and commit for the partition. */
+  lease(p: number): string {
+    return `${this.tag(p)}:lease`;
+  }
+
+  /** Membership registry: ZSET member → heartbeat expiry (ms); a hash of member info beside it. */
+  members(): string {
+    return `{${this.ns}:members}:live`;
+  }
+  memberInfo(): string {
+    return `{${this.ns}:members}:info`;
+  }
+
+  /** Ingest stream that upstream services write with plain XADD, and its dead letters. */
+  ingest(): string {
+    return `{${this.ns}:ingest}:stream`;
+  }
+  ingestDead(): string {
+    return `{${this.ns}:ingest}:dead`;
+  }
+
+  /** Reply stream of one client instance (request-response). */
+  replies(clientId: string): string {
+    return `{${this.ns}:reply:${clientId}}:stream`;
+  }
+  /** A named outgoing stream (notifications, audit fan-in) fed by the outbox relay. */
+  named(name: string): string {
+    return `{${this.ns}:out:${name}}:stream`;
+  }
+}

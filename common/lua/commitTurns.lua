@@ -1,0 +1,70 @@
+--[[
+  commitTurns: commit a batch of actor turns of ONE partition, each turn atomically and in order.
+
+  Every key is in the partition's hash tag, so the whole batch runs in one Cluster slot.
+  KEYS[1] inbox stream        KEYS[2] due index (ZSET)   KEYS[3] outbox stream
+  KEYS[4] audit stream        KEYS[5] partition lease    KEYS[6..] one actor hash per turn, in turn order
+  ARGV[1] consumer group      ARGV[2] lease token ('' skips the lease check)
+  ARGV[3] audit MAXLEN ~      ARGV[4] number of turns
+  then per turn:
+    entryId ('' = none to ack), expectedVersion (-1 = acknowledge only), state bytes,
+    dueScore ('' = remove from the due index), dueMember,
+    nOutbox, nLocal, nAudit, then nOutbox pairs (target stream, envelope), nLocal envelopes, nAudit records
+  Returns an array with one code per turn:
+    n > 0  committed; n is the new version
+    0      acknowledged only (duplicate or no-op)
+   -1      STALE_VERSION: the actor is not at expectedVersion; nothing of this turn was written
+  or the single integer -2 (LEASE_LOST) when ARGV[2] does not hold KEYS[5]: nothing was written.
+]]
+local group = ARGV[1]
+if ARGV[2] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[2] then
+  return -2
+end
+local auditMax = ARGV[3]
+local n = tonumber(ARGV[4])
+local codes = {}
+local a = 5
+for t = 1, n do
+  local entryId = ARGV[a]
+  local expected = tonumber(ARGV[a + 1])
+  local state = ARGV[a + 2]
+  local dueScore = ARGV[a + 3]
+  local dueMember = ARGV[a + 4]
+  local nOut = tonumber(ARGV[a + 5])
+  local nLocal = tonumber(ARGV[a + 6])
+  local nAudit = tonumber(ARGV[a + 7])
+  a = a + 8
+  local key = KEYS[5 + t]
+  local code = 0
+  if expected >= 0 then
+    local current = tonumber(redis.call('HGET', key, 'v') or '0')
+    if current ~= expected then
+      code = -1
+    else
+      code = expected + 1
+      redis.call('HSET', key, 'v', code, 'd', state)
+      if dueScore == '' then
+        redis.call('ZREM', KEYS[2], dueMember)
+      else
+        redis.call('ZADD', KEYS[2], dueScore, dueMember)
+      end
+    end
+  end
+  if code >= 0 then
+    for i = 0, nOut - 1 do
+      redis.call('XADD', KEYS[3], '*', 's', ARGV[a + 2 * i], 'e', ARGV[a + 2 * i + 1])
+    end
+    for i = 0, nLocal - 1 do
+      redis.call('XADD', KEYS[1], '*', 'e', ARGV[a + 2 * nOut + i])
+    end
+    for i = 0, nAudit - 1 do
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', auditMax, '*', 'e', ARGV[a + 2 * nOut + nLocal + i])
+    end
+    if entryId ~= '' then
+      redis.call('XACK', KEYS[1], group, entryId)
+    end
+  end
+  a = a + 2 * nOut + nLocal + nAudit
+  codes[t] = code
+end
+return codes

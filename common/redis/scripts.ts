@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RedisClient } from './connection';
+
+/** Codes the Lua scripts return, mirrored from their headers. */
+export enum ScriptCode {
+  AckedOnly = 0,
+  StaleVersion = -1,
+  LeaseLost = -2,
+}
+
+interface ScriptDef {
+  name: string;
+  file: string;
+  /** Fixed key count, or undefined when the caller passes it (variable keys). */
+  keys?: number;
+}
+
+const SCRIPTS: ScriptDef[] = [
+  { name: 'commitTurns', file: 'commitTurns.lua' },
+  { name: 'deadLetter', file: 'deadLetter-2.lua', keys: 2 },
+  { name: 'acquireLease', file: 'acquireLease-1.lua', keys: 1 },
+  { name: 'releaseLease', file: 'releaseLease-1.lua', keys: 1 },
+  { name: 'fireTimers', file: 'fireTimers-2.lua', keys: 2 },
+];
+
+const LUA_DIR = join(__dirname, '..', 'lua');
+const bodies = new Map<string, { lua: string; sha: string }>();
+
+function body(def: ScriptDef): { lua: string; sha: string } {
+  let b = bodies.get(def.name);
+  if (!b) {
+    const lua = readFileSync(join(LUA_DIR, def.file), 'utf8');
+    b = { lua, sha: createHash('sha1').update(lua).digest('hex') };
+    bodies.set(def.name, b);
+  }
+  return b;
+}
+
+/**
+ * Registers every script on a connection under a versioned name (`<name>_<sha8>` is what
+ * `scriptVersions()` reports). Scripts run by EVALSHA of their body, so a worker of one build can never run
+ * another build's body under the same name.
+ */
+export function registerScripts(client: RedisClient): void {
+  for (const def of SCRIPTS) {
+    const { lua } = body(def);
+    const numberOfKeys = def.keys;
+    client.defineCommand(def.name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+  }
+}
+
+export function scriptVersions(): Record<string, string> {
+  return Object.fromEntries(SCRIPTS.map((d) => [d.name, `${d.name}_${body(d).sha.slice(0, 8)}`]));
+}
+
+/** Typed views of the registered commands. */
+export interface ScriptCommands {
+  commitTurns(numKeys: number, ...args: Array<string | Buffer | number>): Promise<number[] | number>;
+  deadLetter(...args: Array<string | Buffer | number>): Promise<number>;
+  acquireLease(key: string, token: string, ttlMs: number): Promise<number>;
+  releaseLease(key: string, token: string): Promise<number>;
+  fireTimers(due: string, inbox: string, now: number, limit: number, rearmMs: number, version: number): Promise<number>;
+}
+
+export function scripts(client: RedisClient): ScriptCommands {
+  return client as unknown as ScriptCommands;
+}

@@ -1,0 +1,117 @@
+import { decode, encode } from '../codec';
+import { LeaseLostError } from '../errors';
+import { Keys } from '../keys';
+import { actorAddress, ActorRef } from '../partitioning';
+import type { ActorRecord } from '../actor/record';
+import type { RedisClient } from '../redis/connection';
+import { ScriptCode, scripts } from '../redis/scripts';
+
+/** One turn to commit: everything the commit script writes for it, already encoded. */
+export interface CommitTurn {
+  ref: ActorRef;
+  /** Inbox entry to acknowledge with the turn ('' for none). */
+  entryId: string;
+  /** Version the turn was decided on; -1 acknowledges the entry without writing (duplicates). */
+  expectedVersion: number;
+  record?: ActorRecord;
+  outbox: Array<[stream: string, envelope: Buffer]>;
+  local: Buffer[];
+  audit: Buffer[];
+}
+
+/** The seam between the runtime and Redis for actor state: load a record, commit turns. */
+export interface ActorStore {
+  load<S>(partition: number, ref: ActorRef): Promise<ActorRecord<S> | null>;
+  /**
+   * Commits turns of one partition in order, each atomically with its version check, due index, outbox,
+   * audit and XACK. Returns one code per turn (new version, 0 acknowledged only, -1 stale).
+   * Throws LeaseLostError, writing nothing, when `leaseToken` no longer holds the partition.
+   */
+  commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]>;
+}
+
+export class RedisActorStore implements ActorStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly group: string,
+    private readonly auditMaxLen: number,
+  ) {}
+
+  async load<S>(partition: number, ref: ActorRef): Promise<ActorRecord<S> | null> {
+    const [v, d] = await this.redis.hmgetBuffer(this.keys.actor(partition, ref), 'v', 'd');
+    if (!d) return null;
+    const record = decode<ActorRecord<S>>(d);
+    record.version = Number(v?.toString() ?? 0);
+    return record;
+  }
+
+  async commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]> {
+    const k = this.keys;
+    const keyList: string[] = [k.inbox(partition), k.due(partition), k.outbox(partition), k.audit(partition), k.lease(partition)];
+    const args: Array<string | Buffer | number> = [this.group, leaseToken, this.auditMaxLen, turns.length];
+    for (const t of turns) {
+      keyList.push(k.actor(partition, t.ref));
+      const r = t.record;
+      args.push(
+        t.entryId,
+        t.expectedVersion,
+        r ? encode({ ...r, version: t.expectedVersion + 1 }) : '',
+        r && r.scheduleTime !== null ? r.scheduleTime : '',
+        actorAddress(t.ref),
+        t.outbox.length,
+        t.local.length,
+        t.audit.length,
+      );
+      for (const [stream, envelope] of t.outbox) args.push(stream, envelope);
+      for (const e of t.local) args.push(e);
+      for (const a of t.audit) args.push(a);
+    }
+    const reply = await scripts(this.redis).commitTurns(keyList.length, ...keyList, ...args);
+    if (reply === ScriptCode.LeaseLost) throw new LeaseLostError(partition);
+    return reply as number[];
+  }
+}
+
+/**
+ * Gathers the turns that become ready in one event-loop pass and commits them per partition in one script
+ * call: one round trip for many actors, while each turn keeps its own version check.
+ */
+export class CommitBatcher {
+  private readonly pending = new Map<number, Array<{ turn: CommitTurn; resolve: (c: number) => void; reject: (e: unknown) => void }>>();
+  private scheduled = false;
+
+  constructor(
+    private readonly store: ActorStore,
+    private readonly leaseToken: (partition: number) => string,
+    private readonly maxBatch = 500,
+  ) {}
+
+  commit(partition: number, turn: CommitTurn): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let list = this.pending.get(partition);
+      if (!list) this.pending.set(partition, (list = []));
+      list.push({ turn, resolve, reject });
+      if (list.length >= this.maxBatch) this.flushPartition(partition);
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    for (const partition of [...this.pending.keys()]) this.flushPartition(partition);
+  }
+
+  private flushPartition(partition: number): void {
+    const list = this.pending.get(partition);
+    if (!list || list.length === 0) return;
+    this.pending.delete(partition);
+    this.store.commit(partition, list.map((i) => i.turn), this.leaseToken(partition)).then(
+      (codes) => list.forEach((item, i) => item.resolve(codes[i])),
+      (err) => list.forEach((item) => item.reject(err)),
+    );
+  }
+}

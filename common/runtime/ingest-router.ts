@@ -1,0 +1,177 @@
+import { Logger } from '@nestjs/common';
+import { z } from 'zod';
+import { encodeEnvelope } from '../codec';
+import { GROUPS } from '../constants';
+import type { RuntimeConfig } from '../config';
+import { describeError, ErrorCode, TerminalError } from '../errors';
+import { assertValidId, assertValidTypeName } from '../ids';
+import { Keys } from '../keys';
+import { actorAddress, partitionOf } from '../partitioning';
+import { commandBuffer, duplicateForBlocking, RedisClient } from '../redis/connection';
+import { scripts } from '../redis/scripts';
+
+/**
+ * A routing rule for the ingest stream: entries whose `event` field equals `event` go to actor type `actor`,
+ * with the id read from `idField` (a field of the entry, or of its JSON `payload`), as a message of type
+ * `messageType` (default: the event name) carrying the payload's fields.
+ */
+export const ingestRouteSchema = z.object({
+  event: z.string().min(1),
+  actor: z.string().min(1),
+  idField: z.string().min(1),
+  messageType: z.string().min(1).optional(),
+});
+export type IngestRoute = z.infer<typeof ingestRouteSchema>;
+
+export interface RoutedMessage {
+  actor: string;
+  id: string;
+  message: Record<string, unknown>;
+  messageId: string;
+}
+
+const MAX_JSON_DEPTH = 32;
+
+function depthOf(value: unknown, depth = 0): number {
+  if (depth > MAX_JSON_DEPTH || typeof value !== 'object' || value === null) return depth;
+  let max = depth;
+  for (const v of Object.values(value)) max = Math.max(max, depthOf(v, depth + 1));
+  return max;
+}
+
+/**
+ * Turns one plain ingest entry (string fields, as any language's `XADD key * field value` writes them) into
+ * an actor message. Pure, so it is unit-tested without Redis. Two forms:
+ *  - direct:  actor <type> id <id> type <messageType> [payload <json>] [eventId <id>]
+ *  - routed:  event <name> [payload <json>] [eventId <id>] [<field> <value> ...], matched against `routes`.
+ */
+export function routeIngestEntry(entryId: string, fields: Record<string, string>, routes: readonly IngestRoute[], maxBytes: number): RoutedMessage {
+  const size = Object.entries(fields).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  if (size > maxBytes) throw new TerminalError(ErrorCode.EntryTooLarge, `the entry is ${size} bytes; at most ${maxBytes} are accepted`);
+  let payload: Record<string, unknown> = {};
+  if (fields.payload !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fields.payload);
+    } catch (err) {
+      throw new TerminalError(ErrorCode.DecodeFailed, `the payload field is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new TerminalError(ErrorCode.DecodeFailed, 'the payload field must be a JSON object');
+    }
+    if (depthOf(parsed) > MAX_JSON_DEPTH) throw new TerminalError(ErrorCode.DecodeFailed, `the payload is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    payload = parsed as Record<string, unknown>;
+  }
+  const messageId = fields.eventId ? `event:${assertValidId(fields.eventId, 'eventId')}` : `ingest:${entryId}`;
+  if (fields.actor !== undefined) {
+    const actor = assertValidTypeName(fields.actor, 'actor');
+    const id = assertValidId(fields.id, 'id');
+    if (!fields.type) throw new TerminalError(ErrorCode.InvalidMessage, 'a direct entry needs a "type" field naming the message type');
+    return { actor, id, message: { ...payload, type: fields.type }, messageId };
+  }
+  if (fields.event === undefined) {
+    throw new TerminalError(ErrorCode.Unroutable, 'the entry has neither "actor" (direct form) nor "event" (routed form)');
+  }
+  const route = routes.find((r) => r.event === fields.event);
+  if (!route) throw new TerminalError(ErrorCode.Unroutable, `no ingest route matches event ${JSON.stringify(fields.event)}`);
+  const rawId = fields[route.idField] ?? payload[route.idField];
+  if (typeof rawId !== 'string' && typeof rawId !== 'number') {
+    throw new TerminalError(ErrorCode.Unroutable, `event ${route.event} needs "${route.idField}" (an entry field or a payload field) to find its ${route.actor}`);
+  }
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (!['event', 'payload', 'eventId'].includes(k)) extra[k] = v;
+  return {
+    actor: assertValidTypeName(route.actor, 'actor'),
+    id: assertValidId(String(rawId), route.idField),
+    message: { ...extra, ...payload, type: route.messageType ?? route.event },
+    messageId,
+  };
+}
+
+/**
+ * Consumes the ingest stream with a consumer group shared by all workers and forwards each entry to its
+ * actor's partition inbox. At-least-once: a crash between forward and XACK forwards again with the same
+ * message id, which the actor drops as a duplicate. Entries that cannot be routed are dead-lettered.
+ */
+export class IngestRouter {
+  private readonly logger = new Logger('IngestRouter');
+  private conn?: RedisClient;
+  private running = false;
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly config: RuntimeConfig,
+    private readonly consumer: string,
+    private readonly routes: readonly IngestRoute[],
+  ) {}
+
+  async start(): Promise<void> {
+    await this.redis.xgroup('CREATE', this.keys.ingest(), GROUPS.router, '0', 'MKSTREAM').catch((err: Error) => {
+      if (!err.message.includes('BUSYGROUP')) throw err;
+    });
+    this.running = true;
+    this.conn = duplicateForBlocking(this.redis);
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.conn?.disconnect();
+    await this.loop?.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    const stream = this.keys.ingest();
+    // Our own unacknowledged entries first (a restart with the same worker id), then entries others left idle.
+    let from = '0';
+    let claimAt = 0;
+    while (this.running) {
+      try {
+        if (Date.now() >= claimAt) {
+          claimAt = Date.now() + this.config.claimIdleMs;
+          const [, claimed] = (await commandBuffer(this.redis, 'XAUTOCLAIM', stream, GROUPS.router, this.consumer, this.config.claimIdleMs, '0-0', 'COUNT', this.config.batchSize)) as unknown as [Buffer, Array<[Buffer, Buffer[] | null]>];
+          if (claimed.length) await this.forward(claimed);
+        }
+        const reply = (await this.conn!.xreadgroupBuffer('GROUP', GROUPS.router, this.consumer, 'COUNT', this.config.batchSize, 'BLOCK', from === '0' ? 1 : this.config.blockMs, 'STREAMS', stream, from)) as Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (from === '0' && entries.length === 0) from = '>';
+        if (entries.length) await this.forward(entries);
+      } catch (err) {
+        if (!this.running) break;
+        this.logger.warn(`ingest read failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private async forward(entries: Array<[Buffer, Buffer[] | null]>): Promise<void> {
+    const stream = this.keys.ingest();
+    const acks: string[] = [];
+    const writes: Promise<unknown>[] = [];
+    for (const [idBuf, raw] of entries) {
+      const id = idBuf.toString();
+      if (!raw) {
+        acks.push(id);
+        continue;
+      }
+      const fields: Record<string, string> = {};
+      for (let i = 0; i + 1 < raw.length; i += 2) fields[raw[i].toString()] = raw[i + 1].toString();
+      try {
+        const routed = routeIngestEntry(id, fields, this.routes, this.config.maxEntryBytes);
+        const ref = { type: routed.actor, id: routed.id };
+        const envelope = encodeEnvelope({ id: routed.messageId, pattern: `actor:${ref.type}`, key: actorAddress(ref), data: { id: ref.id, message: routed.message }, ts: Date.now() });
+        writes.push(this.redis.xadd(this.keys.inbox(partitionOf(ref, this.config.partitions)), '*', 'e', envelope).then(() => acks.push(id)));
+      } catch (err) {
+        const { code, message } = describeError(err);
+        const args: Array<string | Buffer | number> = ['reason', message, 'code', code, 'stream', stream, 'entry', id, 'deliveries', 1, 'consumer', this.consumer, 'at', Date.now()];
+        for (let i = 0; i + 1 < raw.length; i += 2) args.push(`f:${raw[i].toString()}`, raw[i + 1]);
+        writes.push(scripts(this.redis).deadLetter(stream, this.keys.ingestDead(), GROUPS.router, id, this.config.deadMaxLen, ...args));
+        this.logger.warn(`ingest entry ${id} dead-lettered (${code}): ${message}`);
+      }
+    }
+    await Promise.allSettled(writes);
+    if (acks.length) await this.redis.xack(stream, GROUPS.router, ...acks);
+  }
+}

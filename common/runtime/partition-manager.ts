@@ -1,0 +1,134 @@
+import { Logger } from '@nestjs/common';
+import { Keys } from '../keys';
+import { assignedPartitions } from '../partitioning';
+import type { RedisClient } from '../redis/connection';
+import { scripts } from '../redis/scripts';
+import { Membership } from './membership';
+
+export interface PartitionListener {
+  /** The lease is ours: start consuming (claim what the previous owner left pending first). */
+  acquired(partition: number): Promise<void>;
+  /** Stop consuming; `lost` means the lease is already gone and nothing more may be written. */
+  released(partition: number, reason: 'rebalance' | 'lost' | 'shutdown'): Promise<void>;
+}
+
+/**
+ * Keeps this worker's partition leases in line with rendezvous hashing over the live members: takes the
+ * partitions it wins when their lease is free, renews the ones it holds, hands back the ones another member
+ * now wins (after draining them), and notices a lease it lost.
+ */
+export class PartitionManager {
+  private readonly logger = new Logger('PartitionManager');
+  private readonly owned = new Set<number>();
+  private readonly busy = new Set<number>();
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private stopped = false;
+  members: string[] = [];
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly membership: Membership,
+    private readonly partitions: number,
+    private readonly leaseTtlMs: number,
+    private readonly intervalMs: number,
+    private readonly listener: PartitionListener,
+  ) {}
+
+  get token(): string {
+    return this.membership.workerId;
+  }
+
+  ownedPartitions(): number[] {
+    return [...this.owned].sort((a, b) => a - b);
+  }
+
+  owns(partition: number): boolean {
+    return this.owned.has(partition);
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+    const loop = () => {
+      if (this.stopped) return;
+      this.ticking = this.tick().catch((err) => this.logger.warn(`rebalance tick failed: ${(err as Error).message}`));
+      this.ticking.finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.intervalMs);
+      });
+    };
+    this.timer = setTimeout(loop, this.intervalMs);
+  }
+
+  /** One round: heartbeat, then take, renew and hand back leases. */
+  async tick(): Promise<void> {
+    const members = await this.membership.heartbeat();
+    this.members = members;
+    const desired = new Set(assignedPartitions(this.token, members, this.partitions));
+    const ops: Promise<void>[] = [];
+    for (let p = 0; p < this.partitions; p++) {
+      if (this.busy.has(p)) {
+        // Still being taken over or drained: keep the lease alive meanwhile, change nothing else.
+        if (this.owned.has(p)) ops.push(this.extendOnly(p));
+        continue;
+      }
+      const mine = this.owned.has(p);
+      if (desired.has(p) || mine) {
+        if (mine && !desired.has(p)) {
+          ops.push(this.handBack(p, 'rebalance'));
+          continue;
+        }
+        ops.push(this.takeOrRenew(p, mine));
+      }
+    }
+    await Promise.all(ops);
+  }
+
+  private async takeOrRenew(p: number, mine: boolean): Promise<void> {
+    const held = await scripts(this.redis).acquireLease(this.keys.lease(p), this.token, this.leaseTtlMs);
+    if (this.stopped) return;
+    if (held === 1 && !mine) {
+      this.owned.add(p);
+      this.busy.add(p);
+      try {
+        await this.listener.acquired(p);
+      } finally {
+        this.busy.delete(p);
+      }
+    } else if (held === 0 && mine) {
+      this.logger.warn(`lease of partition ${p} was lost; stopping it`);
+      this.owned.delete(p);
+      await this.listener.released(p, 'lost');
+    }
+  }
+
+  private async extendOnly(p: number): Promise<void> {
+    await scripts(this.redis).acquireLease(this.keys.lease(p), this.token, this.leaseTtlMs);
+  }
+
+  private async handBack(p: number, reason: 'rebalance' | 'shutdown'): Promise<void> {
+    this.busy.add(p);
+    try {
+      await this.listener.released(p, reason);
+      await scripts(this.redis).releaseLease(this.keys.lease(p), this.token);
+    } finally {
+      this.owned.delete(p);
+      this.busy.delete(p);
+    }
+  }
+
+  /** Drains and hands back every partition, then leaves the registry so others take over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking?.catch(() => undefined);
+    await Promise.all(this.ownedPartitions().map((p) => this.handBack(p, 'shutdown')));
+    await this.membership.leave().catch(() => undefined);
+  }
+
+  /** Called when a commit reported the lease gone: stop the partition without waiting for the next tick. */
+  async lost(partition: number): Promise<void> {
+    if (!this.owned.delete(partition)) return;
+    await this.listener.released(partition, 'lost');
+  }
+}

@@ -1,0 +1,112 @@
+import { Logger } from '@nestjs/common';
+import { ENVELOPE_VERSIONS, GROUPS } from '../constants';
+import type { RuntimeConfig } from '../config';
+import { Keys } from '../keys';
+import type { RedisClient } from '../redis/connection';
+import { scripts } from '../redis/scripts';
+
+
+/**
+ * Per owned partition, every tick: fire due timers into the inbox (the due index is the durable timer
+ * store) and relay the outbox to other partitions' inboxes and named streams. The relay is at-least-once;
+ * receivers drop duplicates by envelope id.
+ */
+export class PartitionTicker {
+  private readonly logger = new Logger('PartitionTicker');
+  private readonly partitions = new Set<number>();
+  private readonly relaying = new Map<number, Promise<void>>();
+  private readonly again = new Set<number>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly config: RuntimeConfig,
+    private readonly consumer: string,
+  ) {}
+
+  start(): void {
+    const loop = () => {
+      if (this.stopped) return;
+      this.tick().catch((err) => this.logger.warn(`tick failed: ${(err as Error).message}`)).finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.config.tickMs);
+      });
+    };
+    this.timer = setTimeout(loop, this.config.tickMs);
+  }
+
+  async add(p: number): Promise<void> {
+    await this.redis.xgroup('CREATE', this.keys.outbox(p), GROUPS.relay, '0', 'MKSTREAM').catch((err: Error) => {
+      if (!err.message.includes('BUSYGROUP')) throw err;
+    });
+    this.partitions.add(p);
+    this.kick(p, '0');
+  }
+
+  async remove(p: number): Promise<void> {
+    this.partitions.delete(p);
+    await this.relaying.get(p);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.allSettled([...this.relaying.values()]);
+  }
+
+  /** Relays a partition's outbox now (a commit just wrote to it) instead of on the next tick. */
+  kick(p: number, from = '>'): void {
+    if (!this.partitions.has(p)) return;
+    if (this.relaying.has(p)) {
+      this.again.add(p);
+      return;
+    }
+    const run = this.relay(p, from)
+      .catch((err) => this.logger.warn(`relay of partition ${p} failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.relaying.delete(p);
+        if (this.again.delete(p)) this.kick(p);
+      });
+    this.relaying.set(p, run);
+  }
+
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    const owned = [...this.partitions];
+    await Promise.all(
+      owned.map((p) =>
+        scripts(this.redis).fireTimers(this.keys.due(p), this.keys.inbox(p), now, this.config.batchSize, this.config.timerRedeliveryMs, ENVELOPE_VERSIONS[0]),
+      ),
+    );
+    for (const p of owned) this.kick(p);
+  }
+
+  /** Reads the outbox (from '0': our own unacknowledged history first, after a take-over) and forwards it. */
+  private async relay(p: number, from: string): Promise<void> {
+    const outbox = this.keys.outbox(p);
+    if (from === '0') {
+      // Claim what a previous owner read but did not forward; then our own pending ones come with '0'.
+      await this.redis.xautoclaim(outbox, GROUPS.relay, this.consumer, 0, '0-0', 'COUNT', 10_000).catch(() => undefined);
+    }
+    for (;;) {
+      const reply = (await this.redis.xreadgroupBuffer('GROUP', GROUPS.relay, this.consumer, 'COUNT', this.config.batchSize, 'STREAMS', outbox, from)) as Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length === 0) return;
+      const ids: string[] = [];
+      const writes: Promise<unknown>[] = [];
+      for (const [idBuf, fields] of entries) {
+        ids.push(idBuf.toString());
+        if (!fields) continue;
+        const stream = fields[1]?.toString();
+        const envelope = fields[3];
+        if (stream && envelope) writes.push(this.redis.xadd(stream, '*', 'e', envelope));
+      }
+      await Promise.all(writes);
+      await this.redis.multi().xack(outbox, GROUPS.relay, ...ids).xdel(outbox, ...ids).exec();
+      if (entries.length < this.config.batchSize && from === '>') return;
+      if (from === '0' && entries.length < this.config.batchSize) from = '>';
+    }
+  }
+}
+

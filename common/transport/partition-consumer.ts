@@ -1,0 +1,303 @@
+import { Logger } from '@nestjs/common';
+import { decodeEnvelope, ENVELOPE_FIELD, Envelope } from '../codec';
+import { describeError, isTerminal, LeaseLostError } from '../errors';
+import type { RuntimeConfig } from '../config';
+import { commandBuffer, isCluster, RedisClient } from '../redis/connection';
+import { scripts } from '../redis/scripts';
+import { fieldOf, StreamContext, StreamEntry } from './stream-context';
+import { BlockingReader } from './blocking-reader';
+
+export type EntryHandler = (entry: StreamEntry, envelope: Envelope, ctx: StreamContext) => Promise<void>;
+
+export interface PartitionConsumerOptions {
+  redis: RedisClient;
+  group: string;
+  consumer: string;
+  config: RuntimeConfig;
+  streamOf(partition: number): string;
+  deadOf(partition: number): string;
+  handle: EntryHandler;
+  /** A handler reported the partition lease gone. */
+  onLeaseLost(partition: number): void;
+}
+
+type RawEntry = [Buffer, Buffer[] | null];
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Consumes partition streams through a consumer group: reads in batches, runs handlers one at a time per
+ * ordering key and many keys at once, acknowledges only what succeeded, retries failures with backoff and
+ * dead-letters what cannot succeed. Entries it never settles stay pending for the next owner to claim.
+ */
+export class PartitionConsumer {
+  private readonly logger = new Logger('PartitionConsumer');
+  private readonly active = new Set<number>();
+  private readonly inflight = new Map<number, Set<string>>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly acks = new Map<number, string[]>();
+  private readonly readers = new Map<number | 'all', BlockingReader>();
+  private readonly reclaimCursor = new Map<number, string>();
+  private inFlightCount = 0;
+  private capacityWaiters: Array<() => void> = [];
+  private drainWaiters: Array<() => void> = [];
+  private ackScheduled = false;
+  private closed = false;
+  private maintenance?: NodeJS.Timeout;
+  private lastTrim = 0;
+
+  constructor(private readonly o: PartitionConsumerOptions) {}
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  activePartitions(): number[] {
+    return [...this.active].sort((a, b) => a - b);
+  }
+
+  start(): void {
+    const every = Math.max(this.o.config.tickMs * 10, 1000);
+    const loop = () => {
+      if (this.closed) return;
+      this.maintain().catch((err) => this.logger.warn(`maintenance failed: ${(err as Error).message}`)).finally(() => {
+        if (!this.closed) this.maintenance = setTimeout(loop, every);
+      });
+    };
+    this.maintenance = setTimeout(loop, every);
+  }
+
+  /** Starts consuming a partition: creates its group, dispatches everything left pending, then reads new entries. */
+  async addPartition(p: number): Promise<void> {
+    const stream = this.o.streamOf(p);
+    await this.o.redis.xgroup('CREATE', stream, this.o.group, '0', 'MKSTREAM').catch((err: Error) => {
+      if (!String(err.message).includes('BUSYGROUP')) throw err;
+    });
+    this.active.add(p);
+    this.inflight.set(p, this.inflight.get(p) ?? new Set());
+    // Entries a previous owner read but never settled come first, in stream order, to keep per-actor order.
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await commandBuffer(this.o.redis, 'XAUTOCLAIM', stream, this.o.group, this.o.consumer, 0, cursor, 'COUNT', this.o.config.batchSize)) as unknown as [Buffer, RawEntry[]];
+      cursor = next.toString();
+      await this.dispatchClaimed(p, entries);
+    } while (cursor !== '0-0' && this.active.has(p));
+    this.startReading(p);
+  }
+
+  /** Stops reading a partition and waits (bounded) for its in-flight entries to settle. */
+  async removePartition(p: number): Promise<void> {
+    if (!this.active.delete(p)) return;
+    this.stopReading(p);
+    await this.drain(() => (this.inflight.get(p)?.size ?? 0) === 0);
+    this.flushAcks();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.maintenance) clearTimeout(this.maintenance);
+    for (const p of [...this.active]) this.active.delete(p);
+    await Promise.all([...this.readers.values()].map((r) => r.stop()));
+    this.readers.clear();
+    await this.drain(() => this.inFlightCount === 0);
+    this.flushAcks();
+  }
+
+  private startReading(p: number): void {
+    if (isCluster(this.o.redis)) {
+      // Streams of different slots cannot share one XREADGROUP on a Cluster: one reader per partition.
+      const reader = new BlockingReader(this.o.redis, this.o, () => (this.active.has(p) ? [p] : []), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
+      this.readers.set(p, reader);
+      reader.start();
+      return;
+    }
+    let reader = this.readers.get('all');
+    if (!reader) {
+      reader = new BlockingReader(this.o.redis, this.o, () => this.activePartitions(), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
+      this.readers.set('all', reader);
+      reader.start();
+    } else reader.partitionsChanged();
+  }
+
+  private stopReading(p: number): void {
+    const own = this.readers.get(p);
+    if (own) {
+      this.readers.delete(p);
+      void own.stop();
+    } else this.readers.get('all')?.partitionsChanged();
+  }
+
+  private async dispatchClaimed(p: number, entries: RawEntry[]): Promise<void> {
+    const live = entries.filter((e) => e && e[1]);
+    if (live.length === 0) return;
+    const first = live[0][0].toString();
+    const last = live[live.length - 1][0].toString();
+    const pending = (await this.o.redis.xpending(this.o.streamOf(p), this.o.group, first, last, live.length, this.o.consumer)) as Array<[string, string, number, number]>;
+    const counts = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
+    const mine = this.inflight.get(p);
+    for (const [idBuf, fields] of live) {
+      const id = idBuf.toString();
+      if (mine?.has(id)) continue; // already being handled here; claiming it only refreshed its idle time
+      this.dispatchOne(p, id, fields as Buffer[], counts.get(id) ?? 1);
+    }
+  }
+
+  /** Called by readers with freshly read entries (delivery count 1). */
+  dispatchAll(p: number, entries: RawEntry[], deliveries: number): void {
+    for (const [idBuf, fields] of entries) {
+      if (!fields) continue;
+      this.dispatchOne(p, idBuf.toString(), fields, deliveries);
+    }
+  }
+
+  private dispatchOne(p: number, id: string, fields: Buffer[], deliveries: number): void {
+    const entry: StreamEntry = { partition: p, stream: this.o.streamOf(p), id, fields, deliveries };
+    this.inFlightCount++;
+    this.inflight.get(p)?.add(id);
+    const settle = () => this.settle(p, id);
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(fieldOf(fields, ENVELOPE_FIELD), this.o.config.maxEntryBytes);
+    } catch (err) {
+      void this.deadLetter(entry, err).finally(settle);
+      return;
+    }
+    const chainKey = `${p}|${envelope.key ?? envelope.id}`;
+    const prev = this.chains.get(chainKey);
+    const run: Promise<void> = (prev ? prev.then(() => this.process(entry, envelope)) : this.process(entry, envelope)).finally(() => {
+      settle();
+      if (this.chains.get(chainKey) === run) this.chains.delete(chainKey);
+    });
+    this.chains.set(chainKey, run);
+  }
+
+  /** Runs the handler with retries; never rejects. */
+  private async process(entry: StreamEntry, envelope: Envelope): Promise<void> {
+    let attempt = Math.max(1, entry.deliveries);
+    for (;;) {
+      const ctx = new StreamContext({ ...entry, deliveries: attempt }, envelope);
+      try {
+        await this.o.handle(entry, envelope, ctx);
+        if (!ctx.isAcked()) this.ack(entry.partition, entry.id);
+        return;
+      } catch (err) {
+        if (err instanceof LeaseLostError) {
+          this.o.onLeaseLost(entry.partition);
+          return; // left pending: the next owner claims it
+        }
+        if (isTerminal(err) || attempt >= this.o.config.maxDeliveries) {
+          await this.deadLetter(entry, err, attempt);
+          return;
+        }
+        const { code, message } = describeError(err);
+        this.logger.warn(`entry ${entry.stream} ${entry.id} failed (attempt ${attempt}, ${code}): ${message}`);
+        await sleep(Math.min(this.o.config.retryMaxMs, this.o.config.retryBaseMs * 2 ** (attempt - 1)));
+        attempt++;
+        if (!this.active.has(entry.partition) || this.closed) return; // handed over meanwhile: the next owner retries
+      }
+    }
+  }
+
+  private async deadLetter(entry: StreamEntry, err: unknown, deliveries = entry.deliveries): Promise<void> {
+    const { code, message } = describeError(err);
+    const reason = isTerminal(err) ? message : `gave up after ${deliveries} deliveries: ${message}`;
+    const args: Array<string | Buffer | number> = [
+      'reason', reason, 'code', code, 'stream', entry.stream, 'entry', entry.id,
+      'deliveries', deliveries, 'consumer', this.o.consumer, 'at', Date.now(),
+    ];
+    for (let i = 0; i + 1 < entry.fields.length; i += 2) args.push(`f:${entry.fields[i].toString()}`, entry.fields[i + 1]);
+    try {
+      await scripts(this.o.redis).deadLetter(entry.stream, this.o.deadOf(entry.partition), this.o.group, entry.id, this.o.config.deadMaxLen, ...args);
+      this.logger.warn(`dead-lettered ${entry.stream} ${entry.id} (${code}): ${reason}`);
+    } catch (e) {
+      // Left pending: the entry is claimed and dead-lettered again later; nothing is lost.
+      this.logger.error(`could not dead-letter ${entry.stream} ${entry.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private ack(p: number, id: string): void {
+    let list = this.acks.get(p);
+    if (!list) this.acks.set(p, (list = []));
+    list.push(id);
+    if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.ackScheduled = false;
+    for (const [p, ids] of this.acks) {
+      this.acks.delete(p);
+      this.o.redis.xack(this.o.streamOf(p), this.o.group, ...ids).catch((err: Error) => {
+        this.logger.warn(`XACK on ${this.o.streamOf(p)} failed (${ids.length} entries stay pending and are redelivered): ${err.message}`);
+      });
+    }
+  }
+
+  private settle(p: number, id: string): void {
+    this.inFlightCount--;
+    this.inflight.get(p)?.delete(id);
+    if (this.inFlightCount < this.o.config.maxInFlight && this.capacityWaiters.length) {
+      const waiters = this.capacityWaiters;
+      this.capacityWaiters = [];
+      waiters.forEach((w) => w());
+    }
+    if (this.drainWaiters.length) this.drainWaiters.forEach((w) => w());
+  }
+
+  private waitCapacity(): Promise<void> {
+    if (this.inFlightCount < this.o.config.maxInFlight) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  private async drain(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + this.o.config.drainTimeoutMs;
+    while (!done() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.drainWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.drainWaiters = [];
+    }
+  }
+
+  /** Claims entries idle past claimIdleMs (lost deliveries, stuck consumers) and trims acknowledged history. */
+  private async maintain(): Promise<void> {
+    for (const p of this.activePartitions()) {
+      const stream = this.o.streamOf(p);
+      const cursor = this.reclaimCursor.get(p) ?? '0-0';
+      const [next, entries] = (await commandBuffer(this.o.redis, 'XAUTOCLAIM', stream, this.o.group, this.o.consumer, this.o.config.claimIdleMs, cursor, 'COUNT', this.o.config.batchSize)) as unknown as [Buffer, RawEntry[]];
+      this.reclaimCursor.set(p, next.toString());
+      if (this.active.has(p)) await this.dispatchClaimed(p, entries);
+    }
+    if (Date.now() - this.lastTrim > 5000) {
+      this.lastTrim = Date.now();
+      await Promise.all(this.activePartitions().map((p) => this.trim(p)));
+    }
+  }
+
+  /** Drops acknowledged entries below both the oldest pending entry and the group's last delivered id. */
+  private async trim(p: number): Promise<void> {
+    const stream = this.o.streamOf(p);
+    const [summary, groups] = await Promise.all([
+      this.o.redis.xpending(stream, this.o.group) as Promise<[number, string | null, string | null, unknown]>,
+      this.o.redis.xinfo('GROUPS', stream) as Promise<unknown[][]>,
+    ]);
+    const group = groups.find((g) => g[1] === this.o.group);
+    if (!group) return;
+    const lastDelivered = String(group[group.indexOf('last-delivered-id') + 1]);
+    const oldestPending = summary[1];
+    const minId = oldestPending && compareIds(oldestPending, lastDelivered) < 0 ? oldestPending : lastDelivered;
+    if (minId && minId !== '0-0') await this.o.redis.xtrim(stream, 'MINID', '~', minId);
+  }
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}

@@ -1,0 +1,128 @@
+import { Logger } from '@nestjs/common';
+import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import { randomUUID } from 'node:crypto';
+import { lastValueFrom } from 'rxjs';
+import { decodeEnvelope, encodeEnvelope, ENVELOPE_FIELD } from '../codec';
+import { compileConfig, PropelConfig, PropelOptions } from '../config';
+import { assertValidId } from '../ids';
+import { Keys } from '../keys';
+import { actorAddress, fnv1a, partitionOf } from '../partitioning';
+import type { ActorDefinition, MessageOf, StateOf } from '../actor/define-actor';
+import { createRedis, duplicateForBlocking, RedisClient } from '../redis/connection';
+import type { TurnReply } from '../runtime/actor-host';
+import { fieldOf } from './stream-context';
+
+/**
+ * A Nest ClientProxy that produces to Propel's partition streams. `emit(pattern, data)` appends an event;
+ * `send(pattern, data)` appends a request with a reply stream of this client's own and resolves with the
+ * handler's answer. `actor:<type>` patterns take `{ id, message }` and go to that actor's partition.
+ */
+export class RedisStreamsClient extends ClientProxy {
+  private readonly logger = new Logger('RedisStreamsClient');
+  readonly config: PropelConfig;
+  readonly keys: Keys;
+  readonly clientId = randomUUID();
+  private redis?: RedisClient;
+  private replyConn?: RedisClient;
+  private replyLoop?: Promise<void>;
+  private readonly waiting = new Map<string, (packet: WritePacket) => void>();
+
+  constructor(options: PropelOptions | PropelConfig = {}) {
+    super();
+    this.config = compileConfig(options as PropelOptions);
+    this.keys = new Keys(this.config.runtime.namespace);
+  }
+
+  async connect(): Promise<RedisClient> {
+    this.redis ??= createRedis(this.config.redis, `propel-client:${this.clientId}`);
+    return this.redis;
+  }
+
+  async close(): Promise<void> {
+    const redis = this.redis;
+    this.redis = undefined;
+    this.replyConn?.disconnect();
+    this.replyConn = undefined;
+    await this.replyLoop?.catch(() => undefined);
+    await redis?.quit().catch(() => undefined);
+  }
+
+  unwrap<T>(): T {
+    return this.redis as T;
+  }
+
+  /** Sends a typed message to an actor and waits for the committed turn. */
+  ask<D extends ActorDefinition<any, any>>(actor: D, id: string, message: MessageOf<D>): Promise<TurnReply<StateOf<D>>> {
+    return lastValueFrom(this.send<TurnReply<StateOf<D>>>(`actor:${actor.type}`, { id, message }));
+  }
+
+  /** Appends a typed message for an actor; resolves once it is in the actor's inbox. */
+  async tell<D extends ActorDefinition<any, any>>(actor: D, id: string, message: MessageOf<D>, messageId?: string): Promise<string> {
+    return this.append(`actor:${actor.type}`, { id, message }, messageId);
+  }
+
+  /** Appends an entry for `pattern` and returns its stream id. */
+  async append(pattern: string, data: unknown, messageId: string = randomUUID(), extra: { replyTo?: string; corr?: string } = {}): Promise<string> {
+    const redis = await this.connect();
+    const { stream, key } = this.route(pattern, data);
+    const envelope = encodeEnvelope({ id: messageId, pattern, key, data, ts: Date.now(), ...extra });
+    return (await redis.xadd(stream, '*', ENVELOPE_FIELD, envelope)) as string;
+  }
+
+  /** Where an entry goes: an actor's partition, or the partition of its `key` (or pattern) for plain handlers. */
+  route(pattern: string, data: unknown): { stream: string; key: string } {
+    const partitions = this.config.runtime.partitions;
+    if (pattern.startsWith('actor:')) {
+      const id = assertValidId((data as { id?: unknown } | null)?.id, 'actor id');
+      const ref = { type: pattern.slice('actor:'.length), id };
+      return { stream: this.keys.inbox(partitionOf(ref, partitions)), key: actorAddress(ref) };
+    }
+    const dataKey = (data as { key?: unknown } | null)?.key;
+    const key = typeof dataKey === 'string' ? dataKey : pattern;
+    return { stream: this.keys.inbox(fnv1a(key) % partitions), key };
+  }
+
+  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
+    await this.append(this.normalizePattern(packet.pattern), packet.data);
+    return undefined as T;
+  }
+
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    const corr = randomUUID();
+    this.waiting.set(corr, callback);
+    this.ensureReplyLoop()
+      .then(() => this.append(this.normalizePattern(packet.pattern), packet.data, randomUUID(), { replyTo: this.keys.replies(this.clientId), corr }))
+      .catch((err) => {
+        this.waiting.delete(corr);
+        callback({ err, isDisposed: true });
+      });
+    return () => this.waiting.delete(corr);
+  }
+
+  private async ensureReplyLoop(): Promise<void> {
+    if (this.replyLoop) return;
+    const redis = await this.connect();
+    const conn = (this.replyConn = duplicateForBlocking(redis));
+    const stream = this.keys.replies(this.clientId);
+    this.replyLoop = (async () => {
+      let last = '$';
+      while (this.replyConn === conn) {
+        try {
+          const reply = (await conn.xreadBuffer('BLOCK', 1000, 'STREAMS', stream, last)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+          for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+            last = id.toString();
+            const env = decodeEnvelope<{ response?: unknown; err?: unknown; isDisposed?: boolean }>(fieldOf(fields, ENVELOPE_FIELD));
+            const cb = env.corr ? this.waiting.get(env.corr) : undefined;
+            if (!cb) continue;
+            this.waiting.delete(env.corr!);
+            cb({ response: env.data.response, err: env.data.err, isDisposed: true });
+          }
+        } catch (err) {
+          if (this.replyConn !== conn) break;
+          this.logger.warn(`reply read failed: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+  }
+}

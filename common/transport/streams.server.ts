@@ -1,0 +1,154 @@
+import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { encodeEnvelope, Envelope } from '../codec';
+import { compileConfig, PropelConfig, PropelOptions } from '../config';
+import { GROUPS } from '../constants';
+import { describeError, ErrorCode, TerminalError } from '../errors';
+import { Keys } from '../keys';
+import type { ActorDefinition } from '../actor/define-actor';
+import type { ActorDelivery } from '../actor/turn';
+import { createRedis, RedisClient } from '../redis/connection';
+import { ActorHost, Component } from '../runtime/actor-host';
+import { RedisActorStore } from '../runtime/actor-store';
+import { IngestRoute, IngestRouter } from '../runtime/ingest-router';
+import { defaultWorkerId, Membership } from '../runtime/membership';
+import { PartitionManager } from '../runtime/partition-manager';
+import { PartitionTicker } from '../runtime/partition-ticker';
+import { PartitionConsumer } from './partition-consumer';
+import { StreamContext, StreamEntry } from './stream-context';
+
+export interface RedisStreamsServerOptions {
+  /** Raw options (compiled here) or an already compiled config. */
+  config?: PropelOptions | PropelConfig;
+  /** Actor types this worker hosts; each gets the pattern `actor:<type>`. */
+  actors?: ActorDefinition<any, any>[];
+  /** Components that `call` effects name. */
+  components?: Record<string, Component>;
+  /** Routing rules for the ingest stream; `false` runs no ingest router in this process. */
+  ingest?: IngestRoute[] | false;
+}
+
+/**
+ * A NestJS transport over Redis Streams. It owns partitions by lease (rendezvous hashing over the live
+ * workers), consumes their inbox streams through one consumer group, and dispatches each entry to the
+ * `@EventPattern` / `@MessagePattern` handler of its envelope's pattern, or to the actor host for
+ * `actor:<type>`. A handler that fails is retried and finally dead-lettered; it never leads to XACK.
+ */
+export class RedisStreamsServer extends Server implements CustomTransportStrategy {
+  readonly config: PropelConfig;
+  readonly keys: Keys;
+  readonly workerId: string;
+  private redis?: RedisClient;
+  private consumer?: PartitionConsumer;
+  private partitions?: PartitionManager;
+  private ticker?: PartitionTicker;
+  private ingest?: IngestRouter;
+  private host?: ActorHost;
+  private closing?: Promise<void>;
+
+  constructor(private readonly options: RedisStreamsServerOptions = {}) {
+    super();
+    // Compiling is idempotent, so an already compiled config passes through unchanged.
+    this.config = compileConfig(options.config as PropelOptions);
+    this.keys = new Keys(this.config.runtime.namespace);
+    this.workerId = this.config.runtime.workerId ?? defaultWorkerId();
+  }
+
+  listen(callback: (err?: unknown) => void): void {
+    this.start().then(() => callback(), (err) => callback(err));
+  }
+
+  private async start(): Promise<void> {
+    const rt = this.config.runtime;
+    const redis = (this.redis = createRedis(this.config.redis, `propel-worker:${this.workerId}`));
+    const store = new RedisActorStore(redis, this.keys, GROUPS.actors, rt.auditMaxLen);
+    const ticker = (this.ticker = new PartitionTicker(redis, this.keys, rt, this.workerId));
+    const actors = new Map((this.options.actors ?? []).map((a) => [a.type, a]));
+    this.host = new ActorHost(redis, this.keys, store, rt, actors, this.options.components ?? {}, () => this.workerId, (p) => ticker.kick(p));
+    for (const type of actors.keys()) {
+      this.addHandler(`actor:${type}`, (data: ActorDelivery, ctx: StreamContext) => this.host!.deliver(type, data, ctx.getEnvelope(), ctx), true);
+    }
+    const consumer = (this.consumer = new PartitionConsumer({
+      redis,
+      group: GROUPS.actors,
+      consumer: this.workerId,
+      config: rt,
+      streamOf: (p) => this.keys.inbox(p),
+      deadOf: (p) => this.keys.dead(p),
+      handle: (entry, envelope, ctx) => this.dispatch(entry, envelope, ctx),
+      onLeaseLost: (p) => void this.partitions?.lost(p),
+    }));
+    const membership = new Membership(redis, this.keys, this.workerId, rt.memberTtlMs);
+    this.partitions = new PartitionManager(redis, this.keys, membership, rt.partitions, rt.leaseTtlMs, rt.heartbeatMs, {
+      acquired: async (p) => {
+        this.host!.invalidate(p);
+        await consumer.addPartition(p);
+        await ticker.add(p);
+        this.logger.log(`partition ${p} taken`);
+      },
+      released: async (p, reason) => {
+        await Promise.all([consumer.removePartition(p), ticker.remove(p)]);
+        this.host!.invalidate(p);
+        this.logger.log(`partition ${p} released (${reason})`);
+      },
+    });
+    consumer.start();
+    ticker.start();
+    await this.partitions.start();
+    if (this.options.ingest !== false) {
+      this.ingest = new IngestRouter(redis, this.keys, rt, this.workerId, this.options.ingest ?? []);
+      await this.ingest.start();
+    }
+    this.logger.log(`worker ${this.workerId} up: ${rt.partitions} partitions, owns [${this.partitions.ownedPartitions().join(', ')}]`);
+  }
+
+  /** Runs the handler of the entry's pattern; resolves only when it succeeded. */
+  private async dispatch(entry: StreamEntry, envelope: Envelope, ctx: StreamContext): Promise<void> {
+    const handler = this.getHandlerByPattern(envelope.pattern);
+    if (!handler) throw new TerminalError(ErrorCode.NoHandler, `no handler for pattern ${JSON.stringify(envelope.pattern).slice(0, 120)} on this worker`);
+    let result: unknown;
+    try {
+      result = await handler(envelope.data, ctx);
+      if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
+    } catch (err) {
+      if (envelope.replyTo && (err instanceof TerminalError || entry.deliveries >= this.config.runtime.maxDeliveries)) {
+        await this.reply(envelope, { err: describeError(err) });
+      }
+      throw err;
+    }
+    if (envelope.replyTo) await this.reply(envelope, { response: result });
+  }
+
+  private async reply(request: Envelope, body: { response?: unknown; err?: unknown }): Promise<void> {
+    const stream = request.replyTo!;
+    if (!stream.startsWith(`{${this.keys.ns}:reply:`)) return; // only our own reply streams: never write where a producer points
+    const envelope = encodeEnvelope({ id: `${request.id}:reply`, pattern: request.pattern, data: { ...body, isDisposed: true }, corr: request.corr, ts: Date.now() });
+    await this.redis!.multi().xadd(stream, 'MAXLEN', '~', 10_000, '*', 'e', envelope).pexpire(stream, 600_000).exec();
+  }
+
+  /** Partitions this worker owns now (for ops and tests). */
+  ownedPartitions(): number[] {
+    return this.partitions?.ownedPartitions() ?? [];
+  }
+
+  /** Graceful shutdown: stop reading, drain in-flight turns and calls, hand partitions back, leave. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.ingest?.stop();
+      await this.partitions?.stop();
+      await this.consumer?.close();
+      await this.ticker?.stop();
+      await this.host?.drain(this.config.runtime.drainTimeoutMs);
+      await this.redis?.quit().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+
+  on(): void {
+    throw new Error('RedisStreamsServer emits no events; use the logs and /metrics');
+  }
+
+  unwrap<T>(): T {
+    return this.redis as T;
+  }
+}
