@@ -58,7 +58,7 @@ export function decodeEnvelope<T = unknown>(bytes: Buffer | undefined, maxBytes:
   } catch (err) {
     throw new TerminalError(ErrorCode.DecodeFailed, `the envelope is not valid msgpack: ${(err as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
     throw new TerminalError(ErrorCode.DecodeFailed, 'the envelope must be a msgpack map');
   }
   const env = value as Partial<Envelope<T>>;

@@ -4,8 +4,11 @@ import { defineActor } from '../../common/actor';
 export interface CounterState {
   status: 'active';
   count: number;
-  /** Message ids in the order they were applied: lets tests check per-actor order. */
+  /** Increments and resets applied. */
   applied: number;
+  /** Highest `seq` seen on an increment, and how many arrived below it: lets tests check per-actor order. */
+  lastSeq: number;
+  outOfOrder: number;
 }
 
 export type CounterMessage =
@@ -43,12 +46,19 @@ export function parseCounterMessage(raw: unknown): CounterMessage {
 
 export const counterActor = defineActor<CounterState, CounterMessage>({
   type: 'counter',
-  initial: () => ({ status: 'active', count: 0, applied: 0 }),
+  initial: () => ({ status: 'active', count: 0, applied: 0, lastSeq: 0, outOfOrder: 0 }),
   parse: parseCounterMessage,
   decide(state, message, ctx) {
     switch (message.type) {
-      case 'increment':
-        return { state: { ...state, count: state.count + message.by, applied: state.applied + 1 }, why: `+${message.by}` };
+      case 'increment': {
+        const seq = message.seq;
+        const next = { ...state, count: state.count + message.by, applied: state.applied + 1 };
+        if (seq !== undefined) {
+          if (seq < state.lastSeq) next.outOfOrder = state.outOfOrder + 1;
+          else next.lastSeq = seq;
+        }
+        return { state: next, why: `+${message.by}` };
+      }
       case 'reset':
         if (state.count === 0) return { rejected: { code: 'ALREADY_ZERO', reason: 'the counter is already at zero' } };
         return { state: { ...state, count: 0, applied: state.applied + 1 }, why: 'reset' };

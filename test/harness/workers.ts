@@ -1,0 +1,87 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { decode, Keys, PropelOptions, RedisStreamsServer, RedisStreamsServerOptions } from '../../common';
+import type { ActorRecord } from '../../common';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** Settings that make hand-overs quick in tests; production defaults are in common/constants.ts. */
+export function fastRuntime(ns: string, extra: Record<string, unknown> = {}) {
+  return { namespace: ns, partitions: 8, heartbeatMs: 100, memberTtlMs: 800, leaseTtlMs: 800, tickMs: 20, retryBaseMs: 10, claimIdleMs: 2000, ...extra };
+}
+
+/** Starts a worker in this process; resolves once it has taken its partitions. */
+export async function startWorker(url: string, options: Omit<RedisStreamsServerOptions, 'config'> & { runtime: Record<string, unknown> }): Promise<RedisStreamsServer> {
+  const config: PropelOptions = { redis: { url }, runtime: options.runtime };
+  const server = new RedisStreamsServer({ ...options, config });
+  await new Promise<void>((resolve, reject) => server.listen((err) => (err ? reject(err) : resolve())));
+  return server;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  workerId: Promise<string>;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/** Spawns apps/worker as a real process (TypeScript compiled on load), for tests that kill it. */
+export function spawnWorker(url: string, env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), join(ROOT, 'apps', 'worker', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, PROPEL_REDIS_URL: url, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const workerId = new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /ready (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready:\n${out}`)));
+  });
+  workerId.catch(() => undefined);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, workerId, output: () => out, exited };
+}
+
+/** Polls until `check` returns a truthy value, or fails with the last value seen. */
+export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads an actor record straight from Redis. */
+export async function readRecord<S>(redis: Redis, keys: Keys, partition: number, type: string, id: string): Promise<ActorRecord<S> | null> {
+  const [v, d] = await redis.hmgetBuffer(keys.actor(partition, { type, id }), 'v', 'd');
+  if (!d) return null;
+  const record = decode<ActorRecord<S>>(d);
+  record.version = Number(v!.toString());
+  return record;
+}
+
+/** Sum of lag and pending over the actor group of every partition inbox (0 when all is consumed). */
+export async function backlog(redis: Redis, keys: Keys, partitions: number): Promise<number> {
+  let total = 0;
+  for (let p = 0; p < partitions; p++) {
+    const groups = (await redis.xinfo('GROUPS', keys.inbox(p)).catch(() => null)) as unknown[][] | null;
+    const g = groups?.find((x) => x[1] === 'actors');
+    if (!g) {
+      if ((await redis.xlen(keys.inbox(p))) > 0) total += await redis.xlen(keys.inbox(p));
+      continue;
+    }
+    const field = (name: string) => Number(g[g.indexOf(name) + 1] ?? 0);
+    total += field('lag') + field('pending');
+  }
+  return total;
+}
