@@ -16,8 +16,23 @@ async function bootstrap(): Promise<void> {
   const config = compileConfig(optionsFromEnv());
   const strategy = new RedisStreamsServer({ config, actors: [counterActor], ingest: ingestRoutes() });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
-  app.enableShutdownHooks();
   await app.listen();
+  // Graceful shutdown: stop reading, drain in-flight turns, hand partitions back, then exit 0.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      Logger.log(`${signal}: draining`, 'Worker');
+      app.close().then(
+        () => process.exit(0),
+        (err) => {
+          Logger.error(`shutdown failed: ${(err as Error).message}`, undefined, 'Worker');
+          process.exit(1);
+        },
+      );
+    });
+  }
   // A line supervisors and tests wait for.
   Logger.log(`ready ${strategy.workerId}`, 'Worker');
 }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { decodeEnvelope, ENVELOPE_FIELD, Envelope } from '../codec';
-import { describeError, isTerminal, LeaseLostError } from '../errors';
+import { describeError, ErrorCode, isTerminal, LeaseLostError } from '../errors';
 import type { RuntimeConfig } from '../config';
 import { commandBuffer, isCluster, RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
@@ -199,10 +199,13 @@ export class PartitionConsumer {
   }
 
   private async deadLetter(entry: StreamEntry, err: unknown, deliveries = entry.deliveries): Promise<void> {
-    const { code, message } = describeError(err);
-    const reason = isTerminal(err) ? message : `gave up after ${deliveries} deliveries: ${message}`;
+    const { code: cause, message } = describeError(err);
+    const terminal = isTerminal(err);
+    // Exhausted retries are filed under MAX_DELIVERIES; the handler's own code is kept as the cause.
+    const code = terminal ? cause : ErrorCode.MaxDeliveries;
+    const reason = terminal ? message : `gave up after ${deliveries} deliveries: ${message}`;
     const args: Array<string | Buffer | number> = [
-      'reason', reason, 'code', code, 'stream', entry.stream, 'entry', entry.id,
+      'reason', reason, 'code', code, 'cause', cause, 'stream', entry.stream, 'entry', entry.id,
       'deliveries', deliveries, 'consumer', this.o.consumer, 'at', Date.now(),
     ];
     for (let i = 0; i + 1 < entry.fields.length; i += 2) args.push(`f:${entry.fields[i].toString()}`, entry.fields[i + 1]);

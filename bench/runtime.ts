@@ -1,0 +1,454 @@
+/**
+ * Runtime benchmark: raw Redis Streams ceiling vs BullMQ vs Propel (1 and 2 worker processes), then turn
+ * latency at a fixed offered rate. Everything runs against a private redis-server (AOF, fsync everysec).
+ *
+ *   node -r ./scripts/register.js bench/runtime.ts [--messages N] [--actors M] [--quick]
+ *        [--rate R --seconds S] [--concurrency auto|C] [--phases raw,bullmq,propel1,propel2,latency] [--verbose]
+ *
+ * Exits non-zero only when something failed (a phase threw, a count check did not match), never because
+ * a target was missed.
+ */
+import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { decode, encode, Keys } from '../common';
+import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
+import { actorTable, backlogOf, connect, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
+import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, sleep, warn } from './lib/util';
+import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
+
+const P = 16;
+const RAW_COUNT = 200;
+
+const args = parseArgs(process.argv.slice(2), {
+  messages: 0,
+  actors: 0,
+  quick: false,
+  rate: 0,
+  seconds: 0,
+  concurrency: 'auto',
+  phases: 'raw,bullmq,propel1,propel2,latency',
+  verbose: false,
+});
+const N = args.messages || (args.quick ? 20_000 : 200_000);
+const M = args.actors || (args.quick ? 2_000 : 10_000);
+const RATE = args.rate || (args.quick ? 2_000 : 5_000);
+const SECONDS = args.seconds || (args.quick ? 3 : 10);
+const PHASES = new Set(args.phases.split(',').map((s) => s.trim()).filter(Boolean));
+
+interface ThroughputResult {
+  name: string;
+  messages: number;
+  elapsedMs: number;
+  rate: number;
+  ok: boolean;
+  notes: Record<string, unknown>;
+}
+
+interface LatencyResult {
+  offeredRate: number;
+  seconds: number;
+  sent: number;
+  achievedSendRate: number;
+  measured: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  ok: boolean;
+}
+
+const failures: string[] = [];
+
+function fail(what: string): void {
+  failures.push(what);
+  warn(`FAILED: ${what}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// a. RAW CEILING: one batched loop on ioredis, the same stream layout as Propel.
+// ---------------------------------------------------------------------------------------------------------
+async function rawCeiling(url: string): Promise<ThroughputResult> {
+  const keys = new Keys(freshNamespace('raw'));
+  const redis = connect(url, 'bench-raw');
+  try {
+    const table = actorTable(M, P);
+    log(`raw: preloading ${fmtInt(N)} entries into ${P} streams (${keys.ns})`);
+    await preloadIncrements(redis, keys, table, N);
+    const streams = Array.from({ length: P }, (_, p) => keys.inbox(p));
+    const partitionOfStream = new Map(streams.map((s, p) => [s, p]));
+    const group = 'bench';
+    const create = redis.pipeline();
+    for (const s of streams) create.xgroup('CREATE', s, group, '0', 'MKSTREAM');
+    await create.exec();
+    const state = encode({ count: 1, v: 1 }); // the "small buffer" written per message
+    const cursors = streams.map(() => '>');
+    let done = 0;
+    let emptyReads = 0;
+    log(`raw: START loop (XREADGROUP COUNT ${RAW_COUNT} over ${P} streams → HSET per message → XACK per stream, pipelined)`);
+    const started = performance.now();
+    const stopProgress = every(1000, () => log(`raw: ${fmtInt(done)}/${fmtInt(N)} done`));
+    try {
+      while (done < N) {
+        const reply = (await redis.xreadgroupBuffer('GROUP', group, 'c1', 'COUNT', RAW_COUNT, 'STREAMS', ...streams, ...cursors)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+        if (!reply || reply.length === 0) {
+          if (++emptyReads > 100) throw new Error(`raw loop: the streams ran dry at ${done}/${N}`);
+          continue;
+        }
+        const pipe = redis.pipeline();
+        for (const [streamBuf, entries] of reply) {
+          const stream = streamBuf.toString();
+          const p = partitionOfStream.get(stream)!;
+          const ids: Buffer[] = [];
+          for (const [id, fields] of entries) {
+            const env = decode<{ data: { id: string } }>(fields[1]);
+            pipe.hset(keys.actor(p, { type: COUNTER, id: env.data.id }), 'd', state);
+            ids.push(id);
+          }
+          if (ids.length) pipe.xack(stream, group, ...ids);
+          done += ids.length;
+        }
+        const results = await pipe.exec();
+        const err = results?.find(([e]) => e);
+        if (err) throw err[0];
+      }
+    } finally {
+      stopProgress();
+    }
+    const elapsedMs = performance.now() - started;
+    const rate = (N / elapsedMs) * 1000;
+    log(`raw: done ${fmtInt(N)} in ${(elapsedMs / 1000).toFixed(2)} s → ${fmtInt(rate)} msgs/s`);
+    return { name: 'raw ceiling (ioredis loop)', messages: N, elapsedMs, rate, ok: true, notes: { countPerStream: RAW_COUNT, streams: P } };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// b. BULLMQ: addBulk (not timed), then one Worker whose processor does one HSET per job.
+// ---------------------------------------------------------------------------------------------------------
+async function bullRun(port: number, name: string, jobs: number, concurrency: number, progress: boolean): Promise<number> {
+  const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+  const queue = new Queue(name, { connection });
+  const store = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null, enableAutoPipelining: true, connectionName: 'bench-bull-store' });
+  const table = actorTable(M, P);
+  const state = encode({ count: 1, v: 1 });
+  const keys = new Keys(name);
+  let worker: Worker | undefined;
+  try {
+    for (let base = 0; base < jobs; base += 1000) {
+      const end = Math.min(jobs, base + 1000);
+      const batch = [];
+      for (let i = base; i < end; i++) {
+        const a = i % M;
+        batch.push({ name: 'increment', data: { id: table.ids[a], p: table.partition[a], by: 1 }, opts: { removeOnComplete: true, removeOnFail: true } });
+      }
+      await queue.addBulk(batch);
+    }
+    let completed = 0;
+    let failed = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    const started = performance.now();
+    worker = new Worker(
+      name,
+      async (job) => {
+        await store.hset(keys.actor(job.data.p, { type: COUNTER, id: job.data.id }), 'd', state);
+      },
+      { connection, concurrency },
+    );
+    worker.on('completed', () => {
+      if (++completed >= jobs) finish();
+    });
+    worker.on('failed', (_job, err) => {
+      failed++;
+      if (failed <= 3) warn(`bullmq: job failed: ${err.message}`);
+      if (completed + failed >= jobs) finish();
+    });
+    worker.on('error', (err) => warn(`bullmq: worker error: ${err.message}`));
+    const stopProgress = progress ? every(1000, () => log(`bullmq: ${fmtInt(completed)}/${fmtInt(jobs)} completed`)) : () => undefined;
+    try {
+      await finished;
+    } finally {
+      stopProgress();
+    }
+    const elapsed = performance.now() - started;
+    if (failed) throw new Error(`bullmq: ${failed} of ${jobs} jobs failed`);
+    return elapsed;
+  } finally {
+    await worker?.close().catch(() => undefined);
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close().catch(() => undefined);
+    store.disconnect();
+  }
+}
+
+async function bullmq(port: number): Promise<ThroughputResult> {
+  let concurrency: number;
+  const trials: Record<string, number> = {};
+  if (args.concurrency === 'auto') {
+    const trialJobs = Math.min(N, args.quick ? 4_000 : 20_000);
+    log(`bullmq: trying concurrency 50, 200, 500 on ${fmtInt(trialJobs)} jobs each`);
+    let best = 0;
+    concurrency = 200;
+    for (const c of [50, 200, 500]) {
+      const ms = await bullRun(port, freshNamespace(`bulltrial${c}`), trialJobs, c, false);
+      const rate = (trialJobs / ms) * 1000;
+      trials[String(c)] = Math.round(rate);
+      log(`bullmq: concurrency ${c}: ${fmtInt(rate)} jobs/s`);
+      if (rate > best) {
+        best = rate;
+        concurrency = c;
+      }
+    }
+  } else {
+    concurrency = Number(args.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be "auto" or a positive integer');
+  }
+  log(`bullmq: START ${fmtInt(N)} jobs with concurrency ${concurrency} (addBulk first, not timed)`);
+  const elapsedMs = await bullRun(port, freshNamespace('bull'), N, concurrency, true);
+  const rate = (N / elapsedMs) * 1000;
+  log(`bullmq: done ${fmtInt(N)} in ${(elapsedMs / 1000).toFixed(2)} s → ${fmtInt(rate)} jobs/s (concurrency ${concurrency})`);
+  return { name: `BullMQ (concurrency ${concurrency})`, messages: N, elapsedMs, rate, ok: true, notes: { concurrency, trials } };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// c. PROPEL: preload N increments, spawn worker processes, time from "all ready" to every group drained.
+// ---------------------------------------------------------------------------------------------------------
+function workerEnv(url: string, ns: string): Record<string, string> {
+  return { PROPEL_REDIS_URL: url, PROPEL_NAMESPACE: ns, PROPEL_PARTITIONS: String(P) };
+}
+
+async function propel(url: string, workers: number): Promise<ThroughputResult> {
+  const tag = `propel${workers}`;
+  const keys = new Keys(freshNamespace(tag));
+  const redis = connect(url, `bench-${tag}`);
+  const procs: WorkerProcess[] = [];
+  try {
+    const table = actorTable(M, P);
+    log(`${tag}: preloading ${fmtInt(N)} increments over ${fmtInt(M)} actors (${keys.ns})`);
+    await preloadIncrements(redis, keys, table, N);
+    log(`${tag}: spawning ${workers} worker process(es)`);
+    for (let i = 0; i < workers; i++) procs.push(track(spawnWorker(`${tag}-w${i + 1}`, workerEnv(url, keys.ns), { echoWarnings: true, echoAll: args.verbose })));
+    const { ids, at: startedAt } = await allReady(procs);
+    const atStart = backlogOf(await inboxStates(redis, keys, P));
+    log(`${tag}: START all ready (${ids.join(', ')}); ${fmtInt(N - atStart)} messages already handled during start-up`);
+    const isAlive = () => {
+      const dead = procs.find((w) => w.exitInfo());
+      return dead ? `worker ${dead.label} exited (${JSON.stringify(dead.exitInfo())}):\n${dead.tail()}` : undefined;
+    };
+    const doneAt = await waitDrained(redis, keys, P, {
+      progress: (backlog) => log(`${tag}: ${fmtInt(N - backlog)}/${fmtInt(N)} done`),
+      isAlive,
+    });
+    const elapsedMs = doneAt - startedAt;
+    const rate = (N / elapsedMs) * 1000;
+    const afterReadyRate = (atStart / elapsedMs) * 1000; // only the turns still to do when all were ready
+    log(`${tag}: drained in ${(elapsedMs / 1000).toFixed(2)} s after ready → ${fmtInt(rate)} turns/s (${fmtInt(afterReadyRate)}/s counting only turns after ready)`);
+    const { sum, missing } = await sumCounters(redis, keys, table);
+    const ok = sum === N && missing === 0;
+    log(`${tag}: count check: sum of counters ${fmtInt(sum)} vs ${fmtInt(N)} sent, ${missing} actors without a record → ${ok ? 'MATCH' : 'MISMATCH'}`);
+    if (!ok) fail(`${tag}: sum of counters ${sum} != ${N} (${missing} actors missing)`);
+    return {
+      name: `Propel, ${workers} worker${workers > 1 ? 's' : ''}`,
+      messages: N,
+      elapsedMs,
+      rate,
+      ok,
+      notes: { workers, namespace: keys.ns, handledBeforeReady: N - atStart, rateCountingOnlyAfterReady: Math.round(afterReadyRate), counterSum: sum, actorsMissing: missing },
+    };
+  } finally {
+    await Promise.all(procs.map((w) => w.stop('SIGTERM')));
+    redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// d. LATENCY: 1 worker, messages offered at a fixed rate; latency = audit `at` − send time.
+// ---------------------------------------------------------------------------------------------------------
+async function latency(url: string): Promise<LatencyResult> {
+  const keys = new Keys(freshNamespace('latency'));
+  const redis = connect(url, 'bench-latency');
+  const procs: WorkerProcess[] = [];
+  try {
+    const table = actorTable(M, P);
+    log(`latency: spawning 1 worker (${keys.ns})`);
+    procs.push(track(spawnWorker('latency-w1', workerEnv(url, keys.ns), { echoWarnings: true, echoAll: args.verbose })));
+    await allReady(procs);
+    // The groups are created as the worker takes its partitions: wait for all 16 before offering load.
+    for (const deadline = Date.now() + 15_000; ; ) {
+      const states = await inboxStates(redis, keys, P);
+      if (states.every((s) => s.groupExists)) break;
+      if (Date.now() > deadline) throw new Error('latency: the worker did not take all partitions within 15 s');
+      await sleep(50);
+    }
+    const total = Math.round(RATE * SECONDS);
+    const sentAt = new Map<string, number>();
+    let sent = 0;
+    log(`latency: START offering ${fmtInt(RATE)} msgs/s for ${SECONDS} s (${fmtInt(total)} messages)`);
+    const started = performance.now();
+    const stopProgress = every(1000, async () => {
+      const backlog = backlogOf(await inboxStates(redis, keys, P));
+      log(`latency: sent ${fmtInt(sent)}/${fmtInt(total)}, backlog ${fmtInt(backlog)}`);
+    });
+    try {
+      while (sent < total) {
+        const due = Math.min(total, Math.floor((RATE * (performance.now() - started)) / 1000));
+        if (due > sent) {
+          const pipe = redis.pipeline();
+          for (; sent < due; sent++) {
+            const a = sent % M;
+            const id = `${keys.ns}:l${sent}`;
+            const now = Date.now();
+            sentAt.set(id, now);
+            pipe.xadd(keys.inbox(table.partition[a]), '*', 'e', incrementEnvelope(id, table.ids[a], now));
+          }
+          const results = await pipe.exec();
+          const err = results?.find(([e]) => e);
+          if (err) throw err[0];
+        }
+        await sleep(2);
+      }
+    } finally {
+      stopProgress();
+    }
+    const sendMs = performance.now() - started;
+    const achieved = (total / sendMs) * 1000;
+    log(`latency: sent ${fmtInt(total)} in ${(sendMs / 1000).toFixed(2)} s (${fmtInt(achieved)}/s); waiting for the worker to drain`);
+    await waitDrained(redis, keys, P, {
+      progress: (backlog) => log(`latency: draining, backlog ${fmtInt(backlog)}`),
+      isAlive: () => (procs[0].exitInfo() ? `the latency worker exited:\n${procs[0].tail()}` : undefined),
+    });
+    const latencies: number[] = [];
+    await readAudit(redis, keys, P, (r) => {
+      const t = sentAt.get(r.messageId);
+      if (t !== undefined) {
+        latencies.push(r.at - t);
+        sentAt.delete(r.messageId);
+      }
+    });
+    latencies.sort((a, b) => a - b);
+    const ok = latencies.length === total;
+    if (!ok) fail(`latency: ${total - latencies.length} of ${total} messages have no audit record`);
+    const res: LatencyResult = {
+      offeredRate: RATE,
+      seconds: SECONDS,
+      sent: total,
+      achievedSendRate: Math.round(achieved),
+      measured: latencies.length,
+      p50: quantile(latencies, 0.5),
+      p90: quantile(latencies, 0.9),
+      p99: quantile(latencies, 0.99),
+      max: latencies[latencies.length - 1] ?? NaN,
+      ok,
+    };
+    log(`latency: ${fmtInt(res.measured)} turns: p50 ${fmtMs(res.p50)}, p90 ${fmtMs(res.p90)}, p99 ${fmtMs(res.p99)}, max ${fmtMs(res.max)}`);
+    return res;
+  } finally {
+    await Promise.all(procs.map((w) => w.stop('SIGTERM')));
+    redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
+  if (!PHASES.has(name)) return undefined;
+  try {
+    return await run();
+  } catch (err) {
+    fail(`${name}: ${(err as Error).stack ?? err}`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  log(`runtime bench: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const server: RedisProcess = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+  const onSignal = () => {
+    killTracked();
+    void server.stop('SIGKILL').finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const results: { raw?: ThroughputResult; bullmq?: ThroughputResult; propel1?: ThroughputResult; propel2?: ThroughputResult; latency?: LatencyResult } = {};
+  let redisInfo: Record<string, string> = {};
+  try {
+    const admin = connect(server.url, 'bench-admin');
+    const [, aof] = (await admin.config('GET', 'appendonly')) as string[];
+    const [, fsync] = (await admin.config('GET', 'appendfsync')) as string[];
+    const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? '?';
+    redisInfo = { url: server.url, version, appendonly: aof, appendfsync: fsync };
+    admin.disconnect();
+    log(`redis-server ${version} on ${server.url} (appendonly ${aof}, appendfsync ${fsync})`);
+
+    results.raw = await phase('raw', () => rawCeiling(server.url));
+    results.bullmq = await phase('bullmq', () => bullmq(server.port));
+    results.propel1 = await phase('propel1', () => propel(server.url, 1));
+    results.propel2 = await phase('propel2', () => propel(server.url, 2));
+    results.latency = await phase('latency', () => latency(server.url));
+  } finally {
+    killTracked();
+    await server.stop();
+  }
+
+  // Report.
+  const raw = results.raw?.rate ?? NaN;
+  const bull = results.bullmq?.rate ?? NaN;
+  const rows = [results.raw, results.bullmq, results.propel1, results.propel2]
+    .filter((r): r is ThroughputResult => !!r)
+    .map((r) => [r.name, fmtInt(r.rate), fmtRatio(r.rate / raw), fmtRatio(r.rate / bull), r.ok ? '' : 'FAILED CHECK']);
+  console.log('');
+  console.log(`Results: ${fmtInt(N)} messages, ${fmtInt(M)} actors, ${P} partitions, Redis ${redisInfo.version ?? '?'} AOF everysec`);
+  console.log(renderTable(['name', 'msgs/s', 'vs raw', 'vs BullMQ', ''], rows, [false, true, true, true, false]));
+  for (const r of [results.propel1, results.propel2]) {
+    if (r) console.log(`  ${r.name}: ${fmtInt(r.notes.handledBeforeReady as number)} handled before "ready"; counting only turns after ready: ${fmtInt(r.notes.rateCountingOnlyAfterReady as number)}/s`);
+  }
+  const lat = results.latency;
+  if (lat) {
+    console.log(`latency (1 worker, ${fmtInt(lat.offeredRate)} msgs/s offered for ${lat.seconds} s, ${fmtInt(lat.achievedSendRate)}/s achieved, ${fmtInt(lat.measured)} turns): p50 ${fmtMs(lat.p50)}  p90 ${fmtMs(lat.p90)}  p99 ${fmtMs(lat.p99)}  max ${fmtMs(lat.max)}`);
+  }
+  const one = results.propel1?.rate ?? NaN;
+  const vsBull = one / bull;
+  const vsRaw = one / raw;
+  const met = (x: boolean) => (x ? 'met' : 'MISSED');
+  console.log(`target: 1 worker ≥ 3× BullMQ and ≥ 60% of raw → ${fmtRatio(vsBull)} BullMQ (${Number.isFinite(vsBull) ? met(vsBull >= 3) : 'n/a'}), ${Number.isFinite(vsRaw) ? (vsRaw * 100).toFixed(0) : 'n/a'}% of raw (${Number.isFinite(vsRaw) ? met(vsRaw >= 0.6) : 'n/a'})`);
+
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `runtime-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const json = {
+    at: new Date().toISOString(),
+    args: { messages: N, actors: M, partitions: P, quick: args.quick, rate: RATE, seconds: SECONDS, phases: [...PHASES] },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    redis: redisInfo,
+    results,
+    ratios: {
+      propel1VsRaw: vsRaw,
+      propel1VsBullmq: vsBull,
+      propel2VsRaw: (results.propel2?.rate ?? NaN) / raw,
+      propel2VsBullmq: (results.propel2?.rate ?? NaN) / bull,
+    },
+    targets: { propel1AtLeast3xBullmq: vsBull >= 3, propel1AtLeast60pctOfRaw: vsRaw >= 0.6 },
+    failures,
+  };
+  writeFileSync(file, JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  console.log(`results written to ${file}`);
+  if (failures.length) {
+    console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    warn(`bench failed: ${(err as Error).stack ?? err}`);
+    killTracked();
+    process.exit(1);
+  },
+);
