@@ -10,7 +10,8 @@ import { StreamContext } from '../../common';
 export class WorkerController {
   private readonly logger = new Logger('WorkerController');
 
-  @EventPattern('ping')
+  // The explicit <string> picks Nest's plain-pattern overload, so the @Ctx() parameter can be typed.
+  @EventPattern<string>('ping')
   ping(@Payload() data: unknown, @Ctx() ctx: StreamContext): void {
     this.logger.log(`ping ${JSON.stringify(data)} (entry ${ctx.getEntryId()} on partition ${ctx.getPartition()})`);
   }

@@ -1,9 +1,9 @@
 import { Cluster, Command, Redis, RedisOptions } from 'ioredis';
 import { RedisConfig } from '../config';
+import type { RedisClient } from './client';
 import { registerScripts } from './scripts';
 
-/** A standalone or Cluster connection; both speak the same command API. */
-export type RedisClient = Redis | Cluster;
+export type { RedisClient };
 
 function baseOptions(cfg: RedisConfig): RedisOptions {
   const options: RedisOptions = { maxRetriesPerRequest: null, enableAutoPipelining: true };

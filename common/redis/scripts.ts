@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RedisClient } from './connection';
+import type { RedisClient } from './client';
 
 /** Codes the Lua scripts return, mirrored from their headers. */
 export enum ScriptCode {

@@ -14,7 +14,7 @@ let failuresLeft = 0;
 
 @Controller()
 class ProbeController {
-  @EventPattern('audit.note')
+  @EventPattern<string>('audit.note')
   note(@Payload() data: unknown, @Ctx() ctx: StreamContext): void {
     if (failuresLeft > 0) {
       failuresLeft--;

@@ -1,0 +1,67 @@
+import { compileConfig, createRedis, decode, Keys, optionsFromEnv, partitionOf } from '../../common';
+import type { ActorRecord } from '../../common';
+
+const USAGE = `usage: ops <command>
+  inspect <type> <id> [--json]   an actor's record: version, status, schedule_time, state and history
+  members [--json]               live workers and the partitions each holds`;
+
+/** A first operator tool over Redis (the full CLI comes with the sweepers issue). */
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  const config = compileConfig(optionsFromEnv());
+  const keys = new Keys(config.runtime.namespace);
+  const redis = createRedis(config.redis, 'propel-ops');
+  try {
+    switch (args[0]) {
+      case 'inspect': {
+        const [, type, id] = args;
+        if (!type || !id) throw new Error(USAGE);
+        const p = partitionOf({ type, id }, config.runtime.partitions);
+        const [v, d] = await redis.hmgetBuffer(keys.actor(p, { type, id }), 'v', 'd');
+        if (!d) {
+          console.error(`no actor ${type}/${id} (partition ${p}, namespace ${config.runtime.namespace})`);
+          return 2;
+        }
+        const record = decode<ActorRecord>(d);
+        record.version = Number(v?.toString());
+        if (json) console.log(JSON.stringify({ partition: p, ...record }));
+        else {
+          console.log(`${type}/${id}  partition ${p}  version ${record.version}  status ${record.status}  schedule_time ${record.scheduleTime ?? '-'}`);
+          console.log(`state: ${JSON.stringify(record.state)}`);
+          for (const h of record.history) {
+            const why = h.rejected ? `rejected ${h.rejected.code}: ${h.rejected.reason}` : (h.why ?? '');
+            console.log(`  ${new Date(h.at).toISOString()}  ${h.message.padEnd(16)} ${h.from} → ${h.to}  ${why}`);
+          }
+        }
+        return 0;
+      }
+      case 'members': {
+        const now = Date.now();
+        const live = await redis.zrangebyscore(keys.members(), now, '+inf');
+        const holders = await Promise.all([...Array(config.runtime.partitions).keys()].map((p) => redis.get(keys.lease(p))));
+        const rows = live.map((m) => ({ member: m, partitions: holders.flatMap((h, p) => (h === m ? [p] : [])) }));
+        const orphans = holders.flatMap((h, p) => (h === null ? [p] : []));
+        if (json) console.log(JSON.stringify({ members: rows, unowned: orphans }));
+        else {
+          for (const r of rows) console.log(`${r.member.padEnd(40)} ${r.partitions.length} partitions: ${r.partitions.join(' ')}`);
+          console.log(`unowned partitions: ${orphans.length ? orphans.join(' ') : 'none'}`);
+        }
+        return 0;
+      }
+      default:
+        console.error(USAGE);
+        return 2;
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error((err as Error).message);
+    process.exit(1);
+  },
+);

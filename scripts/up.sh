@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Brings Propel up on this machine: installs what is missing, starts an embedded Redis when none is
+# configured (PROPEL_REDIS_URL / REDIS_URL unset), then the workers. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+
+WORKERS="${PROPEL_WORKERS:-2}"
+STATE_DIR="${PROPEL_STATE_DIR:-.propel}"
+mkdir -p "$STATE_DIR/redis" "$STATE_DIR/logs"
+pids=()
+
+cleanup() {
+  echo
+  echo "==> stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+if [ -z "${PROPEL_REDIS_URL:-${REDIS_URL:-}}" ] && [ -z "${PROPEL_REDIS_CLUSTER:-}" ]; then
+  PORT="${PROPEL_EMBEDDED_REDIS_PORT:-6390}"
+  echo "==> no Redis configured: starting an embedded redis-server on 127.0.0.1:$PORT (AOF, appendfsync everysec, data in $STATE_DIR/redis)"
+  redis-server --port "$PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
+    --save "" --logfile "$PWD/$STATE_DIR/logs/redis.log" --daemonize no &
+  pids+=($!)
+  for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export PROPEL_REDIS_URL="redis://127.0.0.1:$PORT"
+fi
+
+for i in $(seq 1 "$WORKERS"); do
+  echo "==> starting worker $i (log: $STATE_DIR/logs/worker-$i.log)"
+  node -r ./scripts/register.js apps/worker/main.ts >"$STATE_DIR/logs/worker-$i.log" 2>&1 &
+  pids+=($!)
+done
+
+for i in $(seq 1 "$WORKERS"); do
+  for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/worker-$i.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "ready " "$STATE_DIR/logs/worker-$i.log" || { echo "worker $i did not start:"; cat "$STATE_DIR/logs/worker-$i.log"; exit 1; }
+done
+
+NS="${PROPEL_NAMESPACE:-propel}"
+cat <<MSG
+
+Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers (namespace $NS).
+Try the ingest stream from any shell:
+  redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
+and read the counter's record (version, state, history):
+  PROPEL_REDIS_URL=$PROPEL_REDIS_URL npm run --silent ops -- inspect counter alice
+Logs: $STATE_DIR/logs/. Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
