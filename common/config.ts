@@ -30,7 +30,7 @@ const runtimeSchema = z.object({
   claimIdleMs: z.number().int().min(0).default(DEFAULTS.claimIdleMs),
   tickMs: z.number().int().min(5).default(DEFAULTS.tickMs),
   timerRedeliveryMs: z.number().int().min(100).default(DEFAULTS.timerRedeliveryMs),
-  actorLeaseMs: z.number().int().min(100).default(DEFAULTS.actorLeaseMs),
+  actorLeaseMs: z.number().int().min(300).default(DEFAULTS.actorLeaseMs),
   callTimeoutMs: z.number().int().min(10).default(DEFAULTS.callTimeoutMs),
   auditMaxLen: z.number().int().min(1).default(DEFAULTS.auditMaxLen),
   deadMaxLen: z.number().int().min(1).default(DEFAULTS.deadMaxLen),

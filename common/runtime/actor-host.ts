@@ -55,7 +55,8 @@ export class ActorHost {
     this.batcher = new CommitBatcher(store, leaseToken);
     // One Redis (or one Cluster) is one "instance" for redlock: the lease is lock_time, not the correctness
     // guard; the commit's version check is (architecture.md, invariant 6).
-    this.redlock = new Redlock([redis], { retryCount: 0 });
+    // Extend when a third of the lease is left (redlock wants the lease ≥ threshold + 100 ms).
+    this.redlock = new Redlock([redis], { retryCount: 0, automaticExtensionThreshold: Math.floor(config.actorLeaseMs / 3) });
   }
 
   definition(type: string): ActorDefinition<any, any> {
