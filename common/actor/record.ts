@@ -25,8 +25,6 @@ export interface ActorRecord<S = unknown> {
   calls: Record<string, { at: number; reply: string }>;
   /** Ids of the last messages applied (dedup window), newest last. */
   seen: string[];
-  /** Stream id of the last inbox entry applied; older entries are duplicates. */
-  lastEntry: string;
   history: HistoryEntry[];
   createdAt: number;
   updatedAt: number;
@@ -42,7 +40,6 @@ export function newRecord<S>(state: S, status: string, now: number): ActorRecord
     timers: {},
     calls: {},
     seen: [],
-    lastEntry: '0-0',
     history: [],
     createdAt: now,
     updatedAt: now,

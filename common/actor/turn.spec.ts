@@ -40,20 +40,19 @@ const fresh = () => newRecord(actor.initial('x'), 'open', 0);
 
 describe('runTurn (pure turn logic)', () => {
   it('applies a message, records history and one audit record', () => {
-    const r = runTurn(actor, fresh(), { id: 'x', message: { type: 'add', n: 2 } }, { self, now: 10, messageId: 'a', entryId: '5-0' }, limits);
+    const r = runTurn(actor, fresh(), { id: 'x', message: { type: 'add', n: 2 } }, { self, now: 10, messageId: 'a' }, limits);
     expect(r.kind).toBe('applied');
     expect(r.record.state.n).toBe(2);
-    expect(r.record.lastEntry).toBe('5-0');
     expect(r.record.history).toEqual([{ at: 10, message: 'add', messageId: 'a', from: 'open', to: 'open', why: 'add 2' }]);
     expect(r.audit).toHaveLength(1);
     expect(r.audit[0]).toMatchObject({ actor: 'thing/x', version: 1, message: 'add' });
   });
 
-  it('an entry at or below the last applied entry id is a duplicate', () => {
-    const rec = { ...fresh(), lastEntry: '5-0' };
-    expect(runTurn(actor, rec, { id: 'x', message: { type: 'add', n: 1 } }, { self, now: 1, messageId: 'b', entryId: '5-0' }, limits).kind).toBe('duplicate');
-    expect(runTurn(actor, rec, { id: 'x', message: { type: 'add', n: 1 } }, { self, now: 1, messageId: 'b', entryId: '4-9' }, limits).kind).toBe('duplicate');
-    expect(runTurn(actor, rec, { id: 'x', message: { type: 'add', n: 1 } }, { self, now: 1, messageId: 'b', entryId: '5-1' }, limits).kind).toBe('applied');
+  it('an entry older than one already applied is still applied (late, never lost)', () => {
+    const first = runTurn(actor, fresh(), { id: 'x', message: { type: 'add', n: 1 } }, { self, now: 1, messageId: 'newer' }, limits).record;
+    const late = runTurn(actor, first, { id: 'x', message: { type: 'add', n: 10 } }, { self, now: 2, messageId: 'older' }, limits);
+    expect(late.kind).toBe('applied');
+    expect(late.record.state.n).toBe(11);
   });
 
   it('a message id seen recently is a duplicate; the window is bounded', () => {

@@ -17,8 +17,6 @@ export interface TurnMeta {
   self: ActorRef;
   now: number;
   messageId: string;
-  /** Inbox entry id, when the turn comes from the partition inbox. */
-  entryId?: string;
 }
 
 export interface TurnLimits {
@@ -131,13 +129,11 @@ export function runTurn<S, M extends { type: string }>(
   limits: TurnLimits,
 ): TurnResult<S> {
   const empty = { sends: [], emits: [], calls: [], audit: [] };
-  if (meta.entryId && compareEntryIds(meta.entryId, current.lastEntry) <= 0) {
-    return { kind: 'duplicate', record: current, ...empty };
-  }
+  // Dedup is by message id only. An inbox entry is acknowledged in the same script that commits it, so
+  // a redelivered entry was never committed; dropping it by stream position could lose it.
   if (current.seen.includes(meta.messageId)) return { kind: 'duplicate', record: current, ...empty };
 
   const record = cloneRecord(current);
-  if (meta.entryId) record.lastEntry = meta.entryId;
   record.seen.push(meta.messageId);
   if (record.seen.length > limits.seenLimit) record.seen.splice(0, record.seen.length - limits.seenLimit);
 

@@ -25,7 +25,9 @@ export function createRedis(cfg: RedisConfig, name = 'propel'): RedisClient {
       const i = hp.lastIndexOf(':');
       return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
     });
-    client = new Cluster(nodes, { redisOptions: options, enableAutoPipelining: true, scaleReads: 'master' });
+    // No auto-pipelining on a Cluster: ioredis 6 can group commands of different slot groups into one
+    // pipeline while its slot map is (re)loading and fails them all. Batching is explicit here anyway.
+    client = new Cluster(nodes, { redisOptions: { ...options, enableAutoPipelining: false }, enableAutoPipelining: false, scaleReads: 'master' });
   } else {
     client = new Redis(cfg.url, options);
   }

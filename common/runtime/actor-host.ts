@@ -78,7 +78,7 @@ export class ActorHost {
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
       const current = this.cache.get(cacheKey) ?? (await this.store.load(partition, ref)) ?? this.fresh(def, ref.id, now);
-      const result = runTurn(def, current, data, { self: ref, now, messageId: envelope.id, entryId: ctx.getEntryId() }, this.limits);
+      const result = runTurn(def, current, data, { self: ref, now, messageId: envelope.id }, this.limits);
       const turn: CommitTurn = { ref, entryId: ctx.getEntryId(), expectedVersion: -1, outbox: [], local: [], audit: [] };
       if (result.kind !== 'duplicate') {
         turn.expectedVersion = current.version;

@@ -33,6 +33,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class PartitionConsumer {
   private readonly logger = new Logger('PartitionConsumer');
   private readonly active = new Set<number>();
+  /** Partitions the readers read: added only after what the previous owner left pending is dispatched. */
+  private readonly readable = new Set<number>();
   private readonly inflight = new Map<number, Set<string>>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly acks = new Map<number, string[]>();
@@ -54,6 +56,10 @@ export class PartitionConsumer {
 
   activePartitions(): number[] {
     return [...this.active].sort((a, b) => a - b);
+  }
+
+  private readablePartitions(): number[] {
+    return [...this.readable].sort((a, b) => a - b);
   }
 
   start(): void {
@@ -82,12 +88,16 @@ export class PartitionConsumer {
       cursor = next.toString();
       await this.dispatchClaimed(p, entries);
     } while (cursor !== '0-0' && this.active.has(p));
+    // Only now may new entries be read: an older pending entry of an actor must reach its chain first.
+    if (!this.active.has(p)) return;
+    this.readable.add(p);
     this.startReading(p);
   }
 
   /** Stops reading a partition and waits (bounded) for its in-flight entries to settle. */
   async removePartition(p: number): Promise<void> {
     if (!this.active.delete(p)) return;
+    this.readable.delete(p);
     this.stopReading(p);
     await this.drain(() => (this.inflight.get(p)?.size ?? 0) === 0);
     this.flushAcks();
@@ -96,7 +106,8 @@ export class PartitionConsumer {
   async close(): Promise<void> {
     this.closed = true;
     if (this.maintenance) clearTimeout(this.maintenance);
-    for (const p of [...this.active]) this.active.delete(p);
+    this.active.clear();
+    this.readable.clear();
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
     await this.drain(() => this.inFlightCount === 0);
@@ -106,14 +117,14 @@ export class PartitionConsumer {
   private startReading(p: number): void {
     if (isCluster(this.o.redis)) {
       // Streams of different slots cannot share one XREADGROUP on a Cluster: one reader per partition.
-      const reader = new BlockingReader(this.o.redis, this.o, () => (this.active.has(p) ? [p] : []), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
+      const reader = new BlockingReader(this.o.redis, this.o, () => (this.readable.has(p) ? [p] : []), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
       this.readers.set(p, reader);
       reader.start();
       return;
     }
     let reader = this.readers.get('all');
     if (!reader) {
-      reader = new BlockingReader(this.o.redis, this.o, () => this.activePartitions(), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
+      reader = new BlockingReader(this.o.redis, this.o, () => this.readablePartitions(), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
       this.readers.set('all', reader);
       reader.start();
     } else reader.partitionsChanged();
@@ -144,6 +155,8 @@ export class PartitionConsumer {
 
   /** Called by readers with freshly read entries (delivery count 1). */
   dispatchAll(p: number, entries: RawEntry[], deliveries: number): void {
+    // A read that raced with a hand-over: leave the entries pending for the partition's next owner.
+    if (!this.readable.has(p)) return;
     for (const [idBuf, fields] of entries) {
       if (!fields) continue;
       this.dispatchOne(p, idBuf.toString(), fields, deliveries);

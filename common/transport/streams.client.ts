@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { randomUUID } from 'node:crypto';
-import { lastValueFrom } from 'rxjs';
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_FIELD } from '../codec';
 import { compileConfig, PropelConfig, PropelOptions } from '../config';
+import { ErrorCode, PropelError } from '../errors';
 import { assertValidId } from '../ids';
 import { Keys } from '../keys';
 import { actorAddress, fnv1a, partitionOf } from '../partitioning';
@@ -11,6 +11,8 @@ import type { ActorDefinition, MessageOf, StateOf } from '../actor/define-actor'
 import { createRedis, duplicateForBlocking, RedisClient } from '../redis/connection';
 import type { TurnReply } from '../runtime/actor-host';
 import { fieldOf } from './stream-context';
+
+const DEFAULT_ASK_TIMEOUT_MS = 30_000;
 
 /**
  * A Nest ClientProxy that produces to Propel's partition streams. `emit(pattern, data)` appends an event;
@@ -25,6 +27,7 @@ export class RedisStreamsClient extends ClientProxy {
   private redis?: RedisClient;
   private replyConn?: RedisClient;
   private replyLoop?: Promise<void>;
+  private replyLoopStarted?: Promise<void>;
   private readonly waiting = new Map<string, (packet: WritePacket) => void>();
 
   constructor(options: PropelOptions | PropelConfig = {}) {
@@ -41,9 +44,13 @@ export class RedisStreamsClient extends ClientProxy {
   async close(): Promise<void> {
     const redis = this.redis;
     this.redis = undefined;
-    this.replyConn?.disconnect();
+    await this.replyLoopStarted?.catch(() => undefined);
+    const conn = this.replyConn;
     this.replyConn = undefined;
+    conn?.disconnect();
     await this.replyLoop?.catch(() => undefined);
+    this.replyLoopStarted = undefined;
+    this.replyLoop = undefined;
     await redis?.quit().catch(() => undefined);
   }
 
@@ -51,9 +58,32 @@ export class RedisStreamsClient extends ClientProxy {
     return this.redis as T;
   }
 
-  /** Sends a typed message to an actor and waits for the committed turn. */
-  ask<D extends ActorDefinition<any, any>>(actor: D, id: string, message: MessageOf<D>): Promise<TurnReply<StateOf<D>>> {
-    return lastValueFrom(this.send<TurnReply<StateOf<D>>>(`actor:${actor.type}`, { id, message }));
+  /**
+   * Sends a typed message to an actor and waits for the committed turn (at most `timeoutMs`; the message
+   * stays in the inbox and is still applied if the wait times out). A fixed `messageId` makes retries safe.
+   */
+  ask<D extends ActorDefinition<any, any>>(actor: D, id: string, message: MessageOf<D>, options: { timeoutMs?: number; messageId?: string } = {}): Promise<TurnReply<StateOf<D>>> {
+    const pattern = `actor:${actor.type}`;
+    const corr = randomUUID();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+    return new Promise<TurnReply<StateOf<D>>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(corr);
+        reject(new PropelError(ErrorCode.CallTimeout, `no answer from ${pattern} ${id} within ${timeoutMs} ms (the message stays queued)`));
+      }, timeoutMs);
+      this.waiting.set(corr, (packet) => {
+        clearTimeout(timer);
+        if (packet.err) reject(Object.assign(new PropelError((packet.err as { code?: string }).code ?? ErrorCode.HandlerFailed, (packet.err as { message?: string }).message ?? 'request failed'), { detail: packet.err }));
+        else resolve(packet.response as TurnReply<StateOf<D>>);
+      });
+      this.ensureReplyLoop()
+        .then(() => this.append(pattern, { id, message }, options.messageId ?? randomUUID(), { replyTo: this.keys.replies(this.clientId), corr }))
+        .catch((err) => {
+          clearTimeout(timer);
+          this.waiting.delete(corr);
+          reject(err);
+        });
+    });
   }
 
   /** Appends a typed message for an actor; resolves once it is in the actor's inbox. */
@@ -99,30 +129,35 @@ export class RedisStreamsClient extends ClientProxy {
     return () => this.waiting.delete(corr);
   }
 
-  private async ensureReplyLoop(): Promise<void> {
-    if (this.replyLoop) return;
-    const redis = await this.connect();
-    const conn = (this.replyConn = duplicateForBlocking(redis));
-    const stream = this.keys.replies(this.clientId);
-    this.replyLoop = (async () => {
-      let last = '$';
-      while (this.replyConn === conn) {
-        try {
-          const reply = (await conn.xreadBuffer('BLOCK', 1000, 'STREAMS', stream, last)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
-          for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-            last = id.toString();
-            const env = decodeEnvelope<{ response?: unknown; err?: unknown; isDisposed?: boolean }>(fieldOf(fields, ENVELOPE_FIELD));
-            const cb = env.corr ? this.waiting.get(env.corr) : undefined;
-            if (!cb) continue;
-            this.waiting.delete(env.corr!);
-            cb({ response: env.data.response, err: env.data.err, isDisposed: true });
-          }
-        } catch (err) {
-          if (this.replyConn !== conn) break;
-          this.logger.warn(`reply read failed: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 200));
+  private ensureReplyLoop(): Promise<void> {
+    // One loop per client, however many first requests race to start it.
+    this.replyLoopStarted ??= this.connect().then((redis) => {
+      const conn = (this.replyConn = duplicateForBlocking(redis));
+      this.replyLoop = this.readReplies(conn, this.keys.replies(this.clientId));
+    });
+    return this.replyLoopStarted;
+  }
+
+  private async readReplies(conn: RedisClient, stream: string): Promise<void> {
+    // The reply stream is this client's own and new, so reading from the start misses nothing
+    // (starting at '$' would drop a reply written between two blocking reads).
+    let last = '0-0';
+    while (this.replyConn === conn) {
+      try {
+        const reply = (await conn.xreadBuffer('BLOCK', 1000, 'STREAMS', stream, last)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          last = id.toString();
+          const env = decodeEnvelope<{ response?: unknown; err?: unknown; isDisposed?: boolean }>(fieldOf(fields, ENVELOPE_FIELD));
+          const cb = env.corr ? this.waiting.get(env.corr) : undefined;
+          if (!cb) continue;
+          this.waiting.delete(env.corr!);
+          cb({ response: env.data.response, err: env.data.err, isDisposed: true });
         }
+      } catch (err) {
+        if (this.replyConn !== conn) break;
+        this.logger.warn(`reply read failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-    })();
+    }
   }
 }

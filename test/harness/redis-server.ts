@@ -64,6 +64,7 @@ export async function waitForPing(port: number, timeoutMs = 10_000): Promise<voi
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined); // refused until the server listens: expected while we poll
     try {
       await probe.connect();
       if ((await probe.ping()) === 'PONG') return;

@@ -80,8 +80,11 @@ export async function backlog(redis: Redis, keys: Keys, partitions: number): Pro
       if ((await redis.xlen(keys.inbox(p))) > 0) total += await redis.xlen(keys.inbox(p));
       continue;
     }
-    const field = (name: string) => Number(g[g.indexOf(name) + 1] ?? 0);
-    total += field('lag') + field('pending');
+    const field = (name: string) => g[g.indexOf(name) + 1];
+    // Redis reports lag as null when it cannot tell (after deletions): count what follows last-delivered.
+    const lag = field('lag');
+    const behind = lag === null || lag === undefined ? (await redis.xrange(keys.inbox(p), `(${String(field('last-delivered-id'))}`, '+')).length : Number(lag);
+    total += behind + Number(field('pending') ?? 0);
   }
   return total;
 }
