@@ -19,6 +19,10 @@ export class Keys {
   actor(p: number, ref: ActorRef): string {
     return `${this.tag(p)}:a:${ref.type}:${ref.id}`;
   }
+  /** The actor's bounded history list: its last audit records, oldest first. */
+  history(p: number, ref: ActorRef): string {
+    return `${this.tag(p)}:h:${ref.type}:${ref.id}`;
+  }
   /** Redlock resource of an actor's lease (lock_time). */
   actorLock(p: number, ref: ActorRef): string {
     return `${this.tag(p)}:lock:${ref.type}:${ref.id}`;

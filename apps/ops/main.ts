@@ -1,5 +1,5 @@
 import { compileConfig, createRedis, decode, Keys, optionsFromEnv, partitionOf } from '../../common';
-import type { ActorRecord } from '../../common';
+import type { ActorRecord, AuditRecord } from '../../common';
 
 const USAGE = `usage: ops <command>
   inspect <type> <id> [--json]   an actor's record: version, status, schedule_time, state and history
@@ -25,11 +25,12 @@ async function main(argv: string[]): Promise<number> {
         }
         const record = decode<ActorRecord>(d);
         record.version = Number(v?.toString());
-        if (json) console.log(JSON.stringify({ partition: p, ...record }));
+        const history = (await redis.lrangeBuffer(keys.history(p, { type, id }), 0, -1)).map((b) => decode<AuditRecord>(b));
+        if (json) console.log(JSON.stringify({ partition: p, ...record, history }));
         else {
           console.log(`${type}/${id}  partition ${p}  version ${record.version}  status ${record.status}  schedule_time ${record.scheduleTime ?? '-'}`);
           console.log(`state: ${JSON.stringify(record.state)}`);
-          for (const h of record.history) {
+          for (const h of history) {
             const why = h.rejected ? `rejected ${h.rejected.code}: ${h.rejected.reason}` : (h.why ?? '');
             console.log(`  ${new Date(h.at).toISOString()}  ${h.message.padEnd(16)} ${h.from} → ${h.to}  ${why}`);
           }

@@ -1,6 +1,9 @@
 import type { Effect } from './define-actor';
 
-/** One line of an actor's bounded history: what happened and why. */
+/**
+ * One line of an actor's history: what happened and why. Kept out of the record (which is rewritten every
+ * turn): the commit script appends it to the actor's bounded history list and to the audit stream.
+ */
 export interface HistoryEntry {
   at: number;
   message: string;
@@ -23,9 +26,8 @@ export interface ActorRecord<S = unknown> {
   retryCount: number;
   timers: Record<string, { at: number; message: unknown }>;
   calls: Record<string, { at: number; reply: string }>;
-  /** Ids of the last messages applied (dedup window), newest last. */
-  seen: string[];
-  history: HistoryEntry[];
+  /** 53-bit hashes of the ids of the last messages applied (dedup window), newest last. */
+  seen: number[];
   createdAt: number;
   updatedAt: number;
 }
@@ -40,7 +42,6 @@ export function newRecord<S>(state: S, status: string, now: number): ActorRecord
     timers: {},
     calls: {},
     seen: [],
-    history: [],
     createdAt: now,
     updatedAt: now,
   };

@@ -2,6 +2,7 @@ import { ErrorCode, TerminalError } from '../errors';
 import { actorAddress, ActorRef } from '../partitioning';
 import { ActorDefinition, CallReply, isRejection, TurnContext } from './define-actor';
 import { ActorRecord, CallEffect, HistoryEntry } from './record';
+import { fnv1a } from '../partitioning';
 
 /** The payload of an `actor:<type>` entry: a message for actor `id`, or a timer tick. */
 export interface ActorDelivery {
@@ -20,11 +21,11 @@ export interface TurnMeta {
 }
 
 export interface TurnLimits {
-  historyLimit: number;
   seenLimit: number;
   callTimeoutMs: number;
 }
 
+/** One record per decided message: the audit stream and the actor's history list both get it. */
 export interface AuditRecord {
   at: number;
   actor: string;
@@ -113,7 +114,6 @@ function cloneRecord<S>(record: ActorRecord<S>): ActorRecord<S> {
     timers: { ...record.timers },
     calls: { ...record.calls },
     seen: record.seen.slice(),
-    history: record.history.slice(),
   };
 }
 
@@ -131,10 +131,11 @@ export function runTurn<S, M extends { type: string }>(
   const empty = { sends: [], emits: [], calls: [], audit: [] };
   // Dedup is by message id only. An inbox entry is acknowledged in the same script that commits it, so
   // a redelivered entry was never committed; dropping it by stream position could lose it.
-  if (current.seen.includes(meta.messageId)) return { kind: 'duplicate', record: current, ...empty };
+  const seenHash = messageHash(meta.messageId);
+  if (current.seen.includes(seenHash)) return { kind: 'duplicate', record: current, ...empty };
 
   const record = cloneRecord(current);
-  record.seen.push(meta.messageId);
+  record.seen.push(seenHash);
   if (record.seen.length > limits.seenLimit) record.seen.splice(0, record.seen.length - limits.seenLimit);
 
   const result: TurnResult<S> = { kind: 'applied', record, sends: [], emits: [], calls: [], audit: [] };
@@ -145,7 +146,8 @@ export function runTurn<S, M extends { type: string }>(
     // Nothing to decide, but the dedup marks and any consumed timers must still be written.
     result.kind = incoming === 'late-reply' ? 'applied' : 'noop';
     if (incoming === 'late-reply') {
-      pushHistory(record, limits, { at: meta.now, message: messageType(delivery.message), messageId: meta.messageId, from: record.status, to: record.status, why: 'late call reply ignored: the call was no longer pending' });
+      const note: HistoryEntry = { at: meta.now, message: messageType(delivery.message), messageId: meta.messageId, from: record.status, to: record.status, why: 'late call reply ignored: the call was no longer pending' };
+      result.audit.push({ ...note, actor: address, version: nextVersion, effects: [] });
     }
     record.scheduleTime = earliest(record);
     record.updatedAt = meta.now;
@@ -162,7 +164,6 @@ export function runTurn<S, M extends { type: string }>(
     if (isRejection(decision)) {
       result.rejected = decision.rejected;
       const entry: HistoryEntry = { at: meta.now, message: type, messageId: ctx.messageId, from, to: from, rejected: decision.rejected };
-      pushHistory(record, limits, entry);
       result.audit.push({ ...entry, actor: address, version: nextVersion, effects: [] });
       continue;
     }
@@ -196,7 +197,6 @@ export function runTurn<S, M extends { type: string }>(
     }
     const entry: HistoryEntry = { at: meta.now, message: type, messageId: ctx.messageId, from, to: record.status };
     if (decision.why) entry.why = decision.why;
-    pushHistory(record, limits, entry);
     result.audit.push({ ...entry, actor: address, version: nextVersion, effects: summary });
   }
   record.scheduleTime = earliest(record);
@@ -204,10 +204,12 @@ export function runTurn<S, M extends { type: string }>(
   return result;
 }
 
-function pushHistory(record: ActorRecord, limits: TurnLimits, entry: HistoryEntry): void {
-  if (limits.historyLimit === 0) return;
-  record.history.push(entry);
-  if (record.history.length > limits.historyLimit) record.history.splice(0, record.history.length - limits.historyLimit);
+/**
+ * A 53-bit hash of a message id for the dedup window: two FNV-1a variants, so a false "duplicate" needs
+ * a 53-bit collision within one actor's window (about 1 in 10^14 per message for a window of 64).
+ */
+export function messageHash(id: string): number {
+  return fnv1a(id) * 0x200000 + (fnv1a(`~${id}`) & 0x1fffff);
 }
 
 /** A message that fails the actor's own parse can never apply: it is terminal (dead-lettered, not retried). */

@@ -3,13 +3,15 @@
 
   Every key is in the partition's hash tag, so the whole batch runs in one Cluster slot.
   KEYS[1] inbox stream        KEYS[2] due index (ZSET)   KEYS[3] outbox stream
-  KEYS[4] audit stream        KEYS[5] partition lease    KEYS[6..] one actor hash per turn, in turn order
+  KEYS[4] audit stream        KEYS[5] partition lease
+  KEYS[6..] per turn, in turn order: the actor hash, then the actor's history list
   ARGV[1] consumer group      ARGV[2] lease token ('' skips the lease check)
-  ARGV[3] audit MAXLEN ~      ARGV[4] number of turns
+  ARGV[3] audit MAXLEN ~      ARGV[4] history length kept per actor     ARGV[5] number of turns
   then per turn:
     entryId ('' = none to ack), expectedVersion (-1 = acknowledge only), state bytes,
-    dueScore ('' = remove from the due index), dueMember,
+    dueScore ('' = remove from the due index, '-' = leave it as it is), dueMember,
     nOutbox, nLocal, nAudit, then nOutbox pairs (target stream, envelope), nLocal envelopes, nAudit records
+    (each audit record is appended to the audit stream and to the actor's history list)
   Returns an array with one code per turn:
     n > 0  committed; n is the new version
     0      acknowledged only (duplicate or no-op)
@@ -21,9 +23,10 @@ if ARGV[2] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[2] then
   return -2
 end
 local auditMax = ARGV[3]
-local n = tonumber(ARGV[4])
+local historyMax = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
 local codes = {}
-local a = 5
+local a = 6
 for t = 1, n do
   local entryId = ARGV[a]
   local expected = tonumber(ARGV[a + 1])
@@ -34,7 +37,8 @@ for t = 1, n do
   local nLocal = tonumber(ARGV[a + 6])
   local nAudit = tonumber(ARGV[a + 7])
   a = a + 8
-  local key = KEYS[5 + t]
+  local key = KEYS[4 + 2 * t]
+  local historyKey = KEYS[5 + 2 * t]
   local code = 0
   if expected >= 0 then
     local current = tonumber(redis.call('HGET', key, 'v') or '0')
@@ -45,7 +49,7 @@ for t = 1, n do
       redis.call('HSET', key, 'v', code, 'd', state)
       if dueScore == '' then
         redis.call('ZREM', KEYS[2], dueMember)
-      else
+      elseif dueScore ~= '-' then
         redis.call('ZADD', KEYS[2], dueScore, dueMember)
       end
     end
@@ -58,7 +62,14 @@ for t = 1, n do
       redis.call('XADD', KEYS[1], '*', 'e', ARGV[a + 2 * nOut + i])
     end
     for i = 0, nAudit - 1 do
-      redis.call('XADD', KEYS[4], 'MAXLEN', '~', auditMax, '*', 'e', ARGV[a + 2 * nOut + nLocal + i])
+      local record = ARGV[a + 2 * nOut + nLocal + i]
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', auditMax, '*', 'e', record)
+      if historyMax > 0 then
+        redis.call('RPUSH', historyKey, record)
+      end
+    end
+    if nAudit > 0 and historyMax > 0 then
+      redis.call('LTRIM', historyKey, -historyMax, -1)
     end
     if entryId ~= '' then
       redis.call('XACK', KEYS[1], group, entryId)

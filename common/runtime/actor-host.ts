@@ -51,7 +51,7 @@ export class ActorHost {
     leaseToken: (partition: number) => string,
     private readonly onOutbox: (partition: number) => void,
   ) {
-    this.limits = { historyLimit: config.historyLimit, seenLimit: config.seenLimit, callTimeoutMs: config.callTimeoutMs };
+    this.limits = { seenLimit: config.seenLimit, callTimeoutMs: config.callTimeoutMs };
     this.batcher = new CommitBatcher(store, leaseToken);
     // One Redis (or one Cluster) is one "instance" for redlock: the lease is lock_time, not the correctness
     // guard; the commit's version check is (architecture.md, invariant 6).
@@ -83,6 +83,8 @@ export class ActorHost {
       if (result.kind !== 'duplicate') {
         turn.expectedVersion = current.version;
         turn.record = result.record;
+        // A timer tick always rewrites the score: fireTimers re-armed it as a safety net.
+        turn.dueChanged = data.timer !== undefined || result.record.scheduleTime !== current.scheduleTime;
         for (const send of result.sends) this.route(partition, send.to, send.message, send.id, now, turn);
         for (const emit of result.emits) {
           turn.outbox.push([this.keys.named(emit.stream), encodeEnvelope({ id: emit.id, pattern: emit.stream, data: emit.payload, ts: now })]);

@@ -3,6 +3,7 @@ import { LeaseLostError } from '../errors';
 import { Keys } from '../keys';
 import { actorAddress, ActorRef } from '../partitioning';
 import type { ActorRecord } from '../actor/record';
+import type { AuditRecord } from '../actor/turn';
 import type { RedisClient } from '../redis/connection';
 import { ScriptCode, scripts } from '../redis/scripts';
 
@@ -14,6 +15,8 @@ export interface CommitTurn {
   /** Version the turn was decided on; -1 acknowledges the entry without writing (duplicates). */
   expectedVersion: number;
   record?: ActorRecord;
+  /** False when the turn leaves the actor's due-index score as it is (saves a write). */
+  dueChanged?: boolean;
   outbox: Array<[stream: string, envelope: Buffer]>;
   local: Buffer[];
   audit: Buffer[];
@@ -28,6 +31,8 @@ export interface ActorStore {
    * Throws LeaseLostError, writing nothing, when `leaseToken` no longer holds the partition.
    */
   commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]>;
+  /** The actor's last audit records (its history), oldest first. */
+  history(partition: number, ref: ActorRef): Promise<AuditRecord[]>;
 }
 
 export class RedisActorStore implements ActorStore {
@@ -36,7 +41,13 @@ export class RedisActorStore implements ActorStore {
     private readonly keys: Keys,
     private readonly group: string,
     private readonly auditMaxLen: number,
+    private readonly historyLimit: number,
   ) {}
+
+  async history(partition: number, ref: ActorRef): Promise<AuditRecord[]> {
+    const items = await this.redis.lrangeBuffer(this.keys.history(partition, ref), 0, -1);
+    return items.map((b) => decode<AuditRecord>(b));
+  }
 
   async load<S>(partition: number, ref: ActorRef): Promise<ActorRecord<S> | null> {
     const [v, d] = await this.redis.hmgetBuffer(this.keys.actor(partition, ref), 'v', 'd');
@@ -49,15 +60,15 @@ export class RedisActorStore implements ActorStore {
   async commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]> {
     const k = this.keys;
     const keyList: string[] = [k.inbox(partition), k.due(partition), k.outbox(partition), k.audit(partition), k.lease(partition)];
-    const args: Array<string | Buffer | number> = [this.group, leaseToken, this.auditMaxLen, turns.length];
+    const args: Array<string | Buffer | number> = [this.group, leaseToken, this.auditMaxLen, this.historyLimit, turns.length];
     for (const t of turns) {
-      keyList.push(k.actor(partition, t.ref));
+      keyList.push(k.actor(partition, t.ref), k.history(partition, t.ref));
       const r = t.record;
       args.push(
         t.entryId,
         t.expectedVersion,
         r ? encode({ ...r, version: t.expectedVersion + 1 }) : '',
-        r && r.scheduleTime !== null ? r.scheduleTime : '',
+        !r || t.dueChanged === false ? '-' : r.scheduleTime !== null ? r.scheduleTime : '',
         actorAddress(t.ref),
         t.outbox.length,
         t.local.length,

@@ -61,7 +61,7 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
   private async start(): Promise<void> {
     const rt = this.config.runtime;
     const redis = (this.redis = createRedis(this.config.redis, `propel-worker:${this.workerId}`));
-    const store = new RedisActorStore(redis, this.keys, GROUPS.actors, rt.auditMaxLen);
+    const store = new RedisActorStore(redis, this.keys, GROUPS.actors, rt.auditMaxLen, rt.historyLimit);
     const ticker = (this.ticker = new PartitionTicker(redis, this.keys, rt, this.workerId));
     const actors = new Map((this.options.actors ?? []).map((a) => [a.type, a]));
     this.host = new ActorHost(redis, this.keys, store, rt, actors, this.options.components ?? {}, () => this.workerId, (p) => ticker.kick(p));

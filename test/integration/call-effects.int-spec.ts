@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { defineActor, Keys, partitionOf, RedisStreamsClient, TerminalError } from '../../common';
+import { defineActor, Keys, partitionOf, RedisActorStore, RedisStreamsClient, TerminalError } from '../../common';
 import type { CallReply } from '../../common';
 import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
 import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
@@ -81,7 +81,9 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
         return r?.state.status === 'failed' ? r : null;
       }, 10_000, 'the failure to come back');
       expect(failed.state.reason).toBe('NEGATIVE');
-      expect(failed.history.at(-1)?.why).toBe('amount must be positive');
+      const history = await new RedisActorStore(redis, keys, 'actors', 100, 50).history(partitionOf({ type: 'payer', id: 'bob' }, partitions), { type: 'payer', id: 'bob' });
+      expect(history.map((h) => h.message)).toEqual(['pay', 'bankAnswered']);
+      expect(history.at(-1)?.why).toBe('amount must be positive');
     } finally {
       await client.close();
       await worker.close();

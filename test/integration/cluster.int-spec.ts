@@ -80,7 +80,7 @@ describe('on a 3-master Redis Cluster (smoke subset)', () => {
   });
 
   it('a stale writer is refused by the version check on the cluster too', async () => {
-    const store = new RedisActorStore(redis, keys, GROUPS.actors, 100);
+    const store = new RedisActorStore(redis, keys, GROUPS.actors, 100, 10);
     const ref = { type: 'counter', id: 'stale' };
     const p = partitionOf(ref, partitions);
     const holder = (await redis.get(keys.lease(p)))!;

@@ -33,7 +33,7 @@ describe('single writer (invariants 1 and 6)', () => {
   it('a stale writer is refused by the version check and writes nothing', async () => {
     const keys = new Keys(uniqueNamespace('stale'));
     await plain.set(keys.lease(0), 'w1');
-    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000);
+    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000, 10);
     // Writer A and writer B both decided on version 0; A commits first.
     expect(await store.commit(0, [turn(0, 1, 'A')], 'w1')).toEqual([1]);
     expect(await store.commit(0, [turn(0, 99, 'B')], 'w1')).toEqual([-1]);
@@ -46,14 +46,14 @@ describe('single writer (invariants 1 and 6)', () => {
   it('each turn of a batch is checked on its own, in order', async () => {
     const keys = new Keys(uniqueNamespace('batch'));
     await plain.set(keys.lease(0), 'w1');
-    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000);
+    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000, 10);
     expect(await store.commit(0, [turn(0, 1), turn(1, 2), turn(1, 3), turn(2, 4)], 'w1')).toEqual([1, 2, -1, 3]);
     expect((await readRecord<{ count: number }>(plain, keys, 0, 'counter', 'a'))?.state.count).toBe(4);
   });
 
   it('a lease that expired mid-turn cannot corrupt state: the commit is refused whole', async () => {
     const keys = new Keys(uniqueNamespace('lease'));
-    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000);
+    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000, 10);
     await plain.set(keys.lease(0), 'w1', 'PX', 50);
     await new Promise((r) => setTimeout(r, 80)); // the turn ran longer than the lease
     await plain.set(keys.lease(0), 'w2'); // and another worker took the partition
