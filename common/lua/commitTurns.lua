@@ -15,7 +15,8 @@
   Returns an array with one code per turn:
     n > 0  committed; n is the new version
     0      acknowledged only (duplicate or no-op)
-   -1      STALE_VERSION: the actor is not at expectedVersion; nothing of this turn was written
+   -1      STALE_VERSION: the actor is not at expectedVersion; nothing of this turn was written, and no
+           later turn of the same actor in this batch is written either (they were decided on this one)
   or the single integer -2 (LEASE_LOST) when ARGV[2] does not hold KEYS[5]: nothing was written.
 ]]
 local group = ARGV[1]
@@ -26,6 +27,7 @@ local auditMax = ARGV[3]
 local historyMax = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local codes = {}
+local refused = {}
 local a = 6
 for t = 1, n do
   local entryId = ARGV[a]
@@ -40,10 +42,13 @@ for t = 1, n do
   local key = KEYS[4 + 2 * t]
   local historyKey = KEYS[5 + 2 * t]
   local code = 0
-  if expected >= 0 then
+  if refused[key] then
+    code = -1
+  elseif expected >= 0 then
     local current = tonumber(redis.call('HGET', key, 'v') or '0')
     if current ~= expected then
       code = -1
+      refused[key] = true
     else
       code = expected + 1
       redis.call('HSET', key, 'v', code, 'd', state)

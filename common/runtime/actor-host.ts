@@ -11,6 +11,7 @@ import type { ActorDefinition, CallReply } from '../actor/define-actor';
 import { ActorRecord, CallEffect, newRecord } from '../actor/record';
 import { ActorDelivery, runTurn, TurnLimits } from '../actor/turn';
 import type { RedisClient } from '../redis/connection';
+import type { BatchItem, BatchOutcome } from '../transport/partition-consumer';
 import type { StreamContext } from '../transport/stream-context';
 import { ActorStore, CommitBatcher, CommitTurn } from './actor-store';
 
@@ -28,6 +29,7 @@ export interface TurnReply<S = unknown> {
 }
 
 const MAX_STALE_RETRIES = 3;
+export const ACTOR_PREFIX = 'actor:';
 
 /**
  * Runs actor turns for the partitions this worker owns: load (cache or Redis), pure turn, batched commit,
@@ -48,7 +50,7 @@ export class ActorHost {
     private readonly config: RuntimeConfig,
     private readonly actors: Map<string, ActorDefinition<any, any>>,
     private readonly components: Record<string, Component>,
-    leaseToken: (partition: number) => string,
+    private readonly leaseToken: (partition: number) => string,
     private readonly onOutbox: (partition: number) => void,
   ) {
     this.limits = { seenLimit: config.seenLimit, callTimeoutMs: config.callTimeoutMs };
@@ -65,32 +67,52 @@ export class ActorHost {
     return def;
   }
 
-  /** Handles one `actor:<type>` entry. Resolves after the turn is committed (and acknowledged with it). */
-  async deliver(type: string, data: ActorDelivery, envelope: Envelope, ctx: StreamContext): Promise<TurnReply> {
+  /** Checks an `actor:<type>` entry's target and returns its definition, address and cache key. */
+  private target(type: string, data: ActorDelivery, partition: number): { def: ActorDefinition<any, any>; ref: ActorRef; cacheKey: string } {
     const def = this.definition(type);
     if (typeof data !== 'object' || data === null) throw new TerminalError(ErrorCode.InvalidMessage, 'an actor entry must carry { id, message }');
     const ref: ActorRef = { type, id: assertValidId(data.id, 'actor id') };
-    const partition = ctx.getPartition();
-    if (partitionOf(ref, this.config.partitions) !== partition) {
-      throw new TerminalError(ErrorCode.Unroutable, `actor ${actorAddress(ref)} belongs to partition ${partitionOf(ref, this.config.partitions)}, not ${partition}: the producer uses another partition count`);
+    const home = partitionOf(ref, this.config.partitions);
+    if (home !== partition) {
+      throw new TerminalError(ErrorCode.Unroutable, `actor ${actorAddress(ref)} belongs to partition ${home}, not ${partition}: the producer uses another partition count`);
     }
-    const cacheKey = `${partition}|${actorAddress(ref)}`;
+    return { def, ref, cacheKey: `${partition}|${actorAddress(ref)}` };
+  }
+
+  /** Runs the pure turn and encodes everything its commit writes. */
+  private prepare(partition: number, def: ActorDefinition<any, any>, ref: ActorRef, current: ActorRecord, data: ActorDelivery, messageId: string, entryId: string, now: number) {
+    const result = runTurn(def, current, data, { self: ref, now, messageId }, this.limits);
+    const turn: CommitTurn = { ref, entryId, expectedVersion: -1, outbox: [], local: [], audit: [] };
+    if (result.kind !== 'duplicate') {
+      turn.expectedVersion = current.version;
+      turn.record = result.record;
+      // A timer tick always rewrites the score: fireTimers re-armed it as a safety net.
+      turn.dueChanged = data.timer !== undefined || result.record.scheduleTime !== current.scheduleTime;
+      for (const send of result.sends) this.route(partition, send.to, send.message, send.id, now, turn);
+      for (const emit of result.emits) {
+        turn.outbox.push([this.keys.named(emit.stream), encodeEnvelope({ id: emit.id, pattern: emit.stream, data: emit.payload, ts: now })]);
+      }
+      for (const audit of result.audit) turn.audit.push(encode(audit));
+    }
+    const next: ActorRecord = result.kind === 'duplicate' ? current : { ...result.record, version: current.version + 1 };
+    return { result, turn, next };
+  }
+
+  /** After a commit: cache the new record, relay the outbox now, start call effects. */
+  private committed(partition: number, ref: ActorRef, cacheKey: string, next: ActorRecord, turn: CommitTurn, calls: CallEffect[]): void {
+    this.remember(cacheKey, next);
+    if (turn.outbox.length) this.onOutbox(partition);
+    for (const call of calls) this.startCall(partition, ref, call);
+  }
+
+  /** Handles one `actor:<type>` entry. Resolves after the turn is committed (and acknowledged with it). */
+  async deliver(type: string, data: ActorDelivery, envelope: Envelope, ctx: StreamContext): Promise<TurnReply> {
+    const partition = ctx.getPartition();
+    const { def, ref, cacheKey } = this.target(type, data, partition);
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
       const current = this.cache.get(cacheKey) ?? (await this.store.load(partition, ref)) ?? this.fresh(def, ref.id, now);
-      const result = runTurn(def, current, data, { self: ref, now, messageId: envelope.id }, this.limits);
-      const turn: CommitTurn = { ref, entryId: ctx.getEntryId(), expectedVersion: -1, outbox: [], local: [], audit: [] };
-      if (result.kind !== 'duplicate') {
-        turn.expectedVersion = current.version;
-        turn.record = result.record;
-        // A timer tick always rewrites the score: fireTimers re-armed it as a safety net.
-        turn.dueChanged = data.timer !== undefined || result.record.scheduleTime !== current.scheduleTime;
-        for (const send of result.sends) this.route(partition, send.to, send.message, send.id, now, turn);
-        for (const emit of result.emits) {
-          turn.outbox.push([this.keys.named(emit.stream), encodeEnvelope({ id: emit.id, pattern: emit.stream, data: emit.payload, ts: now })]);
-        }
-        for (const audit of result.audit) turn.audit.push(encode(audit));
-      }
+      const { result, turn, next } = this.prepare(partition, def, ref, current, data, envelope.id, ctx.getEntryId(), now);
       const code = await this.batcher.commit(partition, turn);
       if (code === -1) {
         // Another writer committed first: our cached or loaded state was stale. Reload and decide again.
@@ -99,19 +121,69 @@ export class ActorHost {
         continue;
       }
       ctx.markAcked();
-      const record = result.kind === 'duplicate' ? current : { ...result.record, version: code };
-      this.remember(cacheKey, record);
-      if (turn.outbox.length) this.onOutbox(partition);
-      for (const call of result.calls) this.startCall(partition, ref, call);
+      this.committed(partition, ref, cacheKey, next, turn, result.calls);
       return {
         actor: actorAddress(ref),
-        version: record.version,
-        status: record.status,
-        state: record.state,
+        version: next.version,
+        status: next.status,
+        state: next.state,
         ...(result.kind === 'duplicate' ? { duplicate: true } : {}),
         ...(result.rejected ? { rejected: result.rejected } : {}),
       };
     }
+  }
+
+  /**
+   * The fast path: a read's worth of entries of one partition, decided in order in memory (an actor's
+   * turns chained on its in-memory state) and committed in one script call. Anything that does not
+   * commit here (a stale version, a failing turn and the rest of that actor's entries) is handed back as
+   * 'single' and goes through `deliver` with its retries, in order.
+   */
+  async deliverBatch(partition: number, items: BatchItem[]): Promise<BatchOutcome[]> {
+    const outcomes: BatchOutcome[] = items.map(() => 'single');
+    const targets = items.map(({ envelope }) => {
+      try {
+        return this.target(envelope.pattern.slice(ACTOR_PREFIX.length), envelope.data as ActorDelivery, partition);
+      } catch {
+        return undefined; // the per-entry path dead-letters it with the reason
+      }
+    });
+    const missing = new Map<string, ActorRef>();
+    for (const t of targets) if (t && !this.cache.has(t.cacheKey)) missing.set(t.cacheKey, t.ref);
+    const loaded = new Map<string, ActorRecord | null>();
+    if (missing.size) {
+      const records = await this.store.loadMany(partition, [...missing.values()]);
+      [...missing.keys()].forEach((key, i) => loaded.set(key, records[i]));
+    }
+
+    const now = Date.now();
+    const working = new Map<string, ActorRecord>();
+    const blocked = new Set<string>();
+    const prepared: Array<{ index: number; target: NonNullable<(typeof targets)[number]>; turn: CommitTurn; next: ActorRecord; calls: CallEffect[] }> = [];
+    items.forEach(({ entry, envelope }, index) => {
+      const t = targets[index];
+      if (!t || blocked.has(t.cacheKey)) return;
+      const current = working.get(t.cacheKey) ?? this.cache.get(t.cacheKey) ?? loaded.get(t.cacheKey) ?? this.fresh(t.def, t.ref.id, now);
+      try {
+        const { result, turn, next } = this.prepare(partition, t.def, t.ref, current, envelope.data as ActorDelivery, envelope.id, entry.id, now);
+        working.set(t.cacheKey, next);
+        prepared.push({ index, target: t, turn, next, calls: result.calls });
+      } catch {
+        blocked.add(t.cacheKey); // this entry and the actor's later ones take the per-entry path
+      }
+    });
+    if (prepared.length === 0) return outcomes;
+
+    const codes = await this.store.commit(partition, prepared.map((p) => p.turn), this.leaseToken(partition));
+    prepared.forEach((p, i) => {
+      if (codes[i] === -1) {
+        this.cache.delete(p.target.cacheKey); // stale: the per-entry path reloads and decides again
+        return;
+      }
+      outcomes[p.index] = 'done';
+      this.committed(partition, p.target.ref, p.target.cacheKey, p.next, p.turn, p.calls);
+    });
+    return outcomes;
   }
 
   private fresh(def: ActorDefinition<any, any>, id: string, now: number): ActorRecord {

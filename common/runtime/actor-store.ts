@@ -25,6 +25,8 @@ export interface CommitTurn {
 /** The seam between the runtime and Redis for actor state: load a record, commit turns. */
 export interface ActorStore {
   load<S>(partition: number, ref: ActorRef): Promise<ActorRecord<S> | null>;
+  /** Loads several records of one partition in one round trip. */
+  loadMany(partition: number, refs: ActorRef[]): Promise<Array<ActorRecord | null>>;
   /**
    * Commits turns of one partition in order, each atomically with its version check, due index, outbox,
    * audit and XACK. Returns one code per turn (new version, 0 acknowledged only, -1 stale).
@@ -50,11 +52,17 @@ export class RedisActorStore implements ActorStore {
   }
 
   async load<S>(partition: number, ref: ActorRef): Promise<ActorRecord<S> | null> {
-    const [v, d] = await this.redis.hmgetBuffer(this.keys.actor(partition, ref), 'v', 'd');
-    if (!d) return null;
-    const record = decode<ActorRecord<S>>(d);
-    record.version = Number(v?.toString() ?? 0);
-    return record;
+    return toRecord<S>(await this.redis.hmgetBuffer(this.keys.actor(partition, ref), 'v', 'd'));
+  }
+
+  async loadMany(partition: number, refs: ActorRef[]): Promise<Array<ActorRecord | null>> {
+    const pipeline = this.redis.pipeline();
+    for (const ref of refs) pipeline.hmgetBuffer(this.keys.actor(partition, ref), 'v', 'd');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return toRecord(value as Array<Buffer | null>);
+    });
   }
 
   async commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]> {
@@ -82,6 +90,13 @@ export class RedisActorStore implements ActorStore {
     if (reply === ScriptCode.LeaseLost) throw new LeaseLostError(partition);
     return reply as number[];
   }
+}
+
+function toRecord<S>([v, d]: Array<Buffer | null>): ActorRecord<S> | null {
+  if (!d) return null;
+  const record = decode<ActorRecord<S>>(d);
+  record.version = Number(v?.toString() ?? 0);
+  return record;
 }
 
 /**

@@ -9,6 +9,20 @@ import { BlockingReader } from './blocking-reader';
 
 export type EntryHandler = (entry: StreamEntry, envelope: Envelope, ctx: StreamContext) => Promise<void>;
 
+export interface BatchItem {
+  entry: StreamEntry;
+  envelope: Envelope;
+}
+
+/**
+ * Per item of a batch: 'done' (committed and acknowledged by the handler itself), or 'single' (not done:
+ * it goes through the per-entry path, with its retries, after the earlier entries of its key).
+ */
+export type BatchOutcome = 'done' | 'single';
+
+/** Handles many entries of one partition at once (the actor host commits them in one script call). */
+export type BatchHandler = (partition: number, items: BatchItem[]) => Promise<BatchOutcome[]>;
+
 export interface PartitionConsumerOptions {
   redis: RedisClient;
   group: string;
@@ -17,6 +31,9 @@ export interface PartitionConsumerOptions {
   streamOf(partition: number): string;
   deadOf(partition: number): string;
   handle: EntryHandler;
+  /** Optional fast path: entries it accepts are handled a read at a time by `handleBatch`. */
+  batchable?(envelope: Envelope): boolean;
+  handleBatch?: BatchHandler;
   /** A handler reported the partition lease gone. */
   onLeaseLost(partition: number): void;
 }
@@ -146,42 +163,74 @@ export class PartitionConsumer {
     const pending = (await this.o.redis.xpending(this.o.streamOf(p), this.o.group, first, last, live.length, this.o.consumer)) as Array<[string, string, number, number]>;
     const counts = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
     const mine = this.inflight.get(p);
-    for (const [idBuf, fields] of live) {
-      const id = idBuf.toString();
-      if (mine?.has(id)) continue; // already being handled here; claiming it only refreshed its idle time
-      this.dispatchOne(p, id, fields as Buffer[], counts.get(id) ?? 1);
-    }
+    // Entries already being handled here are skipped: claiming them only refreshed their idle time.
+    const fresh = live.filter(([idBuf]) => !mine?.has(idBuf.toString()));
+    this.dispatchEntries(p, fresh.map(([idBuf, fields]) => [idBuf.toString(), fields as Buffer[], counts.get(idBuf.toString()) ?? 1]));
   }
 
   /** Called by readers with freshly read entries (delivery count 1). */
   dispatchAll(p: number, entries: RawEntry[], deliveries: number): void {
     // A read that raced with a hand-over: leave the entries pending for the partition's next owner.
     if (!this.readable.has(p)) return;
-    for (const [idBuf, fields] of entries) {
-      if (!fields) continue;
-      this.dispatchOne(p, idBuf.toString(), fields, deliveries);
+    const list: Array<[string, Buffer[], number]> = [];
+    for (const [idBuf, fields] of entries) if (fields) list.push([idBuf.toString(), fields, deliveries]);
+    this.dispatchEntries(p, list);
+  }
+
+  /**
+   * Decodes entries and starts them in stream order: entries of a key with nothing in flight go to the
+   * batch handler together; the others queue on their key's chain and run one at a time.
+   */
+  private dispatchEntries(p: number, list: Array<[id: string, fields: Buffer[], deliveries: number]>): void {
+    const batch: BatchItem[] = [];
+    const batchKeys = new Map<string, BatchItem[]>();
+    for (const [id, fields, deliveries] of list) {
+      const entry: StreamEntry = { partition: p, stream: this.o.streamOf(p), id, fields, deliveries };
+      this.inFlightCount++;
+      this.inflight.get(p)?.add(id);
+      let envelope: Envelope;
+      try {
+        envelope = decodeEnvelope(fieldOf(fields, ENVELOPE_FIELD), this.o.config.maxEntryBytes);
+      } catch (err) {
+        void this.deadLetter(entry, err).finally(() => this.settle(p, id));
+        continue;
+      }
+      const chainKey = `${p}|${envelope.key ?? envelope.id}`;
+      const inBatch = batchKeys.get(chainKey);
+      if (inBatch || (!this.chains.has(chainKey) && this.o.handleBatch && this.o.batchable?.(envelope))) {
+        const item = { entry, envelope };
+        batch.push(item);
+        if (inBatch) inBatch.push(item);
+        else batchKeys.set(chainKey, [item]);
+        continue;
+      }
+      this.chain(chainKey, () => this.process(entry, envelope).finally(() => this.settle(p, id)));
+    }
+    if (batch.length === 0) return;
+    const outcomes = this.o.handleBatch!(p, batch).catch((err) => {
+      // The whole batch failed (Redis error, lease lost): every item retries on its own path.
+      this.logger.warn(`batch of ${batch.length} on partition ${p} failed: ${(err as Error).message}`);
+      return batch.map((): BatchOutcome => 'single');
+    });
+    const index = new Map(batch.map((item, i) => [item, i]));
+    for (const [chainKey, items] of batchKeys) {
+      this.chain(chainKey, async () => {
+        const done = await outcomes;
+        for (const item of items) {
+          if (done[index.get(item)!] !== 'done') await this.process(item.entry, item.envelope);
+          this.settle(p, item.entry.id);
+        }
+      });
     }
   }
 
-  private dispatchOne(p: number, id: string, fields: Buffer[], deliveries: number): void {
-    const entry: StreamEntry = { partition: p, stream: this.o.streamOf(p), id, fields, deliveries };
-    this.inFlightCount++;
-    this.inflight.get(p)?.add(id);
-    const settle = () => this.settle(p, id);
-    let envelope: Envelope;
-    try {
-      envelope = decodeEnvelope(fieldOf(fields, ENVELOPE_FIELD), this.o.config.maxEntryBytes);
-    } catch (err) {
-      void this.deadLetter(entry, err).finally(settle);
-      return;
-    }
-    const chainKey = `${p}|${envelope.key ?? envelope.id}`;
-    const prev = this.chains.get(chainKey);
-    const run: Promise<void> = (prev ? prev.then(() => this.process(entry, envelope)) : this.process(entry, envelope)).finally(() => {
-      settle();
-      if (this.chains.get(chainKey) === run) this.chains.delete(chainKey);
+  /** Runs `work` after everything queued on the key; the chain is dropped when it runs dry. */
+  private chain(key: string, work: () => Promise<void>): void {
+    const prev = this.chains.get(key);
+    const run: Promise<void> = (prev ? prev.then(work) : work()).finally(() => {
+      if (this.chains.get(key) === run) this.chains.delete(key);
     });
-    this.chains.set(chainKey, run);
+    this.chains.set(key, run);
   }
 
   /** Runs the handler with retries; never rejects. */

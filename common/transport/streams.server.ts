@@ -8,7 +8,7 @@ import { Keys } from '../keys';
 import type { ActorDefinition } from '../actor/define-actor';
 import type { ActorDelivery } from '../actor/turn';
 import { createRedis, RedisClient } from '../redis/connection';
-import { ActorHost, Component } from '../runtime/actor-host';
+import { ACTOR_PREFIX, ActorHost, Component } from '../runtime/actor-host';
 import { RedisActorStore } from '../runtime/actor-store';
 import { IngestRoute, IngestRouter } from '../runtime/ingest-router';
 import { defaultWorkerId, Membership } from '../runtime/membership';
@@ -77,6 +77,9 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
       streamOf: (p) => this.keys.inbox(p),
       deadOf: (p) => this.keys.dead(p),
       handle: (entry, envelope, ctx) => this.dispatch(entry, envelope, ctx),
+      // Actor entries without a reply address take the batched fast path; the rest go through Nest handlers.
+      batchable: (envelope) => !envelope.replyTo && envelope.pattern.startsWith(ACTOR_PREFIX) && actors.has(envelope.pattern.slice(ACTOR_PREFIX.length)),
+      handleBatch: (p, items) => this.host!.deliverBatch(p, items),
       onLeaseLost: (p) => void this.partitions?.lost(p),
     }));
     const membership = new Membership(redis, this.keys, this.workerId, rt.memberTtlMs);

@@ -43,12 +43,16 @@ describe('single writer (invariants 1 and 6)', () => {
     expect(await plain.xlen(keys.audit(0))).toBe(1); // the refused turn left no audit record either
   });
 
-  it('each turn of a batch is checked on its own, in order', async () => {
+  it('each turn of a batch is checked in order; once one is refused, the actor\'s later turns are refused too', async () => {
     const keys = new Keys(uniqueNamespace('batch'));
     await plain.set(keys.lease(0), 'w1');
     const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000, 10);
-    expect(await store.commit(0, [turn(0, 1), turn(1, 2), turn(1, 3), turn(2, 4)], 'w1')).toEqual([1, 2, -1, 3]);
-    expect((await readRecord<{ count: number }>(plain, keys, 0, 'counter', 'a'))?.state.count).toBe(4);
+    // The 4th turn expects version 2, which the actor is at: but it was decided on the refused 3rd turn.
+    expect(await store.commit(0, [turn(0, 1), turn(1, 2), turn(1, 3), turn(2, 4)], 'w1')).toEqual([1, 2, -1, -1]);
+    expect((await readRecord<{ count: number }>(plain, keys, 0, 'counter', 'a'))?.state.count).toBe(2);
+    // Other actors in the same batch are unaffected.
+    const other = { ...turn(0, 9), ref: { type: 'counter', id: 'b' } };
+    expect(await store.commit(0, [turn(0, 5), other], 'w1')).toEqual([-1, 1]);
   });
 
   it('a lease that expired mid-turn cannot corrupt state: the commit is refused whole', async () => {
