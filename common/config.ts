@@ -76,6 +76,7 @@ export function compileConfig(options: PropelOptions = {}): PropelConfig {
 const ENV_NUMBERS: Array<[string, keyof RuntimeConfig]> = [
   ['PROPEL_PARTITIONS', 'partitions'],
   ['PROPEL_BATCH_SIZE', 'batchSize'],
+  ['PROPEL_MAX_IN_FLIGHT', 'maxInFlight'],
   ['PROPEL_MAX_DELIVERIES', 'maxDeliveries'],
   ['PROPEL_HEARTBEAT_MS', 'heartbeatMs'],
   ['PROPEL_MEMBER_TTL_MS', 'memberTtlMs'],

@@ -33,7 +33,7 @@ export const DEFAULTS = {
   outboxMaxLen: 100_000,
   /** Bounded per-actor memory: history entries and remembered message ids (dedup window). */
   historyLimit: 50,
-  seenLimit: 64,
+  seenLimit: 32,
   /** Actor states cached in a worker (LRU). The version check keeps a stale cache harmless. */
   stateCacheSize: 100_000,
   /** Largest stream entry the decoders accept, in bytes. */

@@ -11,7 +11,8 @@
     entryId ('' = none to ack), expectedVersion (-1 = acknowledge only), state bytes,
     dueScore ('' = remove from the due index, '-' = leave it as it is), dueMember,
     nOutbox, nLocal, nAudit, then nOutbox pairs (target stream, envelope), nLocal envelopes, nAudit records
-    (each audit record is appended to the audit stream and to the actor's history list)
+    (each audit record is appended to the audit stream and to the actor's history list, which is
+    trimmed back to the limit once it grows past 1.5 times it)
   Returns an array with one code per turn:
     n > 0  committed; n is the new version
     0      acknowledged only (duplicate or no-op)
@@ -28,6 +29,7 @@ local historyMax = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local codes = {}
 local refused = {}
+local acks = {}
 local a = 6
 for t = 1, n do
   local entryId = ARGV[a]
@@ -69,18 +71,20 @@ for t = 1, n do
     for i = 0, nAudit - 1 do
       local record = ARGV[a + 2 * nOut + nLocal + i]
       redis.call('XADD', KEYS[4], 'MAXLEN', '~', auditMax, '*', 'e', record)
-      if historyMax > 0 then
-        redis.call('RPUSH', historyKey, record)
+      -- Trim in steps (at 1.5x the limit) rather than on every append.
+      if historyMax > 0 and redis.call('RPUSH', historyKey, record) > historyMax + math.floor(historyMax / 2) then
+        redis.call('LTRIM', historyKey, -historyMax, -1)
       end
     end
-    if nAudit > 0 and historyMax > 0 then
-      redis.call('LTRIM', historyKey, -historyMax, -1)
-    end
     if entryId ~= '' then
-      redis.call('XACK', KEYS[1], group, entryId)
+      acks[#acks + 1] = entryId
     end
   end
   a = a + 2 * nOut + nLocal + nAudit
   codes[t] = code
+end
+-- One XACK for the batch: the turns above and their acknowledgements commit together in this script.
+for i = 1, #acks, 500 do
+  redis.call('XACK', KEYS[1], group, unpack(acks, i, math.min(i + 499, #acks)))
 end
 return codes

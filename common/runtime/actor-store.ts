@@ -75,7 +75,8 @@ export class RedisActorStore implements ActorStore {
       args.push(
         t.entryId,
         t.expectedVersion,
-        r ? encode({ ...r, version: t.expectedVersion + 1 }) : '',
+        // The version lives in field `v` (the fencing token); the blob's copy is not read back.
+        r ? encode(r) : '',
         !r || t.dueChanged === false ? '-' : r.scheduleTime !== null ? r.scheduleTime : '',
         actorAddress(t.ref),
         t.outbox.length,

@@ -54,6 +54,8 @@ export class PartitionConsumer {
   private readonly readable = new Set<number>();
   private readonly inflight = new Map<number, Set<string>>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Tail of each partition's sequence of runs. */
+  private readonly runs = new Map<number, Promise<void>>();
   private readonly acks = new Map<number, string[]>();
   private readonly readers = new Map<number | 'all', BlockingReader>();
   private readonly reclaimCursor = new Map<number, string>();
@@ -178,48 +180,67 @@ export class PartitionConsumer {
   }
 
   /**
-   * Decodes entries and starts them in stream order: entries of a key with nothing in flight go to the
-   * batch handler together; the others queue on their key's chain and run one at a time.
+   * Decodes entries and queues them as one run on the partition. Runs of a partition go one after the other
+   * (so a run decides on what the previous one committed), each in stream order.
    */
   private dispatchEntries(p: number, list: Array<[id: string, fields: Buffer[], deliveries: number]>): void {
-    const batch: BatchItem[] = [];
-    const batchKeys = new Map<string, BatchItem[]>();
+    const items: BatchItem[] = [];
     for (const [id, fields, deliveries] of list) {
       const entry: StreamEntry = { partition: p, stream: this.o.streamOf(p), id, fields, deliveries };
       this.inFlightCount++;
       this.inflight.get(p)?.add(id);
-      let envelope: Envelope;
       try {
-        envelope = decodeEnvelope(fieldOf(fields, ENVELOPE_FIELD), this.o.config.maxEntryBytes);
+        items.push({ entry, envelope: decodeEnvelope(fieldOf(fields, ENVELOPE_FIELD), this.o.config.maxEntryBytes) });
       } catch (err) {
         void this.deadLetter(entry, err).finally(() => this.settle(p, id));
-        continue;
       }
-      const chainKey = `${p}|${envelope.key ?? envelope.id}`;
-      const inBatch = batchKeys.get(chainKey);
-      if (inBatch || (!this.chains.has(chainKey) && this.o.handleBatch && this.o.batchable?.(envelope))) {
-        const item = { entry, envelope };
-        batch.push(item);
-        if (inBatch) inBatch.push(item);
-        else batchKeys.set(chainKey, [item]);
-        continue;
-      }
-      this.chain(chainKey, () => this.process(entry, envelope).finally(() => this.settle(p, id)));
     }
-    if (batch.length === 0) return;
-    const outcomes = this.o.handleBatch!(p, batch).catch((err) => {
-      // The whole batch failed (Redis error, lease lost): every item retries on its own path.
-      this.logger.warn(`batch of ${batch.length} on partition ${p} failed: ${(err as Error).message}`);
-      return batch.map((): BatchOutcome => 'single');
+    if (items.length === 0) return;
+    const tail = (this.runs.get(p) ?? Promise.resolve()).then(() => this.run(p, items));
+    this.runs.set(p, tail);
+    void tail.finally(() => {
+      if (this.runs.get(p) === tail) this.runs.delete(p);
     });
-    const index = new Map(batch.map((item, i) => [item, i]));
-    for (const [chainKey, items] of batchKeys) {
-      this.chain(chainKey, async () => {
-        const done = await outcomes;
-        for (const item of items) {
-          if (done[index.get(item)!] !== 'done') await this.process(item.entry, item.envelope);
-          this.settle(p, item.entry.id);
-        }
+  }
+
+  /**
+   * One run: entries the batch handler accepts go to it together, unless their key already has work in
+   * flight (a retry) or an earlier entry of the key in this run did not go; everything else, and whatever
+   * the batch did not finish, runs one at a time on its key's chain, in stream order.
+   */
+  private async run(p: number, items: BatchItem[]): Promise<void> {
+    const keyOf = (item: BatchItem) => `${p}|${item.envelope.key ?? item.envelope.id}`;
+    const batch: BatchItem[] = [];
+    const held = new Set<string>();
+    for (const item of items) {
+      const key = keyOf(item);
+      if (!held.has(key) && !this.chains.has(key) && this.o.handleBatch && this.o.batchable?.(item.envelope)) batch.push(item);
+      else held.add(key);
+    }
+    let done = new Set<BatchItem>();
+    if (batch.length) {
+      try {
+        const outcomes = await this.o.handleBatch!(p, batch);
+        done = new Set(batch.filter((_, i) => outcomes[i] === 'done'));
+      } catch (err) {
+        // The whole batch failed (Redis error, lease lost): every item goes its own way, with retries.
+        this.logger.warn(`batch of ${batch.length} on partition ${p} failed: ${(err as Error).message}`);
+      }
+    }
+    const rest = new Map<string, BatchItem[]>();
+    for (const item of items) {
+      if (done.has(item)) {
+        this.settle(p, item.entry.id);
+        continue;
+      }
+      const key = keyOf(item);
+      const list = rest.get(key);
+      if (list) list.push(item);
+      else rest.set(key, [item]);
+    }
+    for (const [key, list] of rest) {
+      this.chain(key, async () => {
+        for (const item of list) await this.process(item.entry, item.envelope).finally(() => this.settle(p, item.entry.id));
       });
     }
   }
