@@ -23,6 +23,8 @@ export class BlockingReader {
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  /** The read under way (and the delivery of what it returned). */
+  private current?: Promise<unknown>;
 
   constructor(
     private readonly commands: RedisClient,
@@ -38,19 +40,26 @@ export class BlockingReader {
     this.loop = this.run();
   }
 
-  /** The partition set changed: re-issue the read with the new set. */
-  partitionsChanged(): void {
+  /**
+   * The partition set changed: re-issue the read with the new set. Resolves once the read that was under
+   * way has returned and its entries were delivered, so a partition being handed back gets every entry
+   * this worker was given.
+   */
+  async partitionsChanged(): Promise<void> {
     this.wake?.();
+    const current = this.current;
     if (this.clientId !== undefined && !isCluster(this.commands)) {
-      this.commands.client('UNBLOCK', this.clientId).catch(() => undefined);
+      await this.commands.client('UNBLOCK', this.clientId).catch(() => undefined);
     }
+    await current?.catch(() => undefined);
   }
 
+  /** Stops after the read under way returns (at most blockMs), delivering what it got; then closes. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
-    this.conn?.disconnect();
+    await this.partitionsChanged();
     await this.loop?.catch(() => undefined);
+    this.conn?.disconnect();
   }
 
   private async run(): Promise<void> {
@@ -73,6 +82,8 @@ export class BlockingReader {
       }
       await this.capacity();
       if (!this.running) break;
+      let release!: () => void;
+      this.current = new Promise<void>((resolve) => (release = resolve));
       try {
         const streams = parts.map((p) => this.o.streamOf(p));
         const reply = (await conn.xreadgroupBuffer(
@@ -81,13 +92,15 @@ export class BlockingReader {
           'BLOCK', this.o.config.blockMs,
           'STREAMS', ...streams, ...streams.map(() => '>'),
         )) as Array<[Buffer, RawEntry[]]> | null;
-        if (!reply || !this.running) continue;
-        for (const [streamBuf, entries] of reply) {
+        // Delivered even when stopping: these entries are pending under this worker's name now.
+        for (const [streamBuf, entries] of reply ?? []) {
           const stream = streamBuf.toString();
           const p = parts[streams.indexOf(stream)];
           if (p !== undefined) this.deliver(p, entries);
         }
+        release();
       } catch (err) {
+        release();
         if (!this.running) break;
         const message = (err as Error).message ?? String(err);
         // A group can vanish if its stream was deleted by hand: recreate it and go on.

@@ -113,11 +113,15 @@ export class PartitionConsumer {
     this.startReading(p);
   }
 
-  /** Stops reading a partition and waits (bounded) for its in-flight entries to settle. */
+  /**
+   * Stops reading a partition, takes in whatever the read under way returns for it, and waits (bounded)
+   * for its in-flight entries to settle: a graceful hand-back leaves nothing pending under this worker.
+   */
   async removePartition(p: number): Promise<void> {
-    if (!this.active.delete(p)) return;
+    if (!this.active.has(p)) return;
     this.readable.delete(p);
-    this.stopReading(p);
+    await this.stopReading(p);
+    this.active.delete(p);
     await this.drain(() => (this.inflight.get(p)?.size ?? 0) === 0);
     this.flushAcks();
   }
@@ -125,10 +129,10 @@ export class PartitionConsumer {
   async close(): Promise<void> {
     this.closed = true;
     if (this.maintenance) clearTimeout(this.maintenance);
-    this.active.clear();
     this.readable.clear();
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
+    this.active.clear();
     await this.drain(() => this.inFlightCount === 0);
     this.flushAcks();
   }
@@ -146,15 +150,15 @@ export class PartitionConsumer {
       reader = new BlockingReader(this.o.redis, this.o, () => this.readablePartitions(), (q, e) => this.dispatchAll(q, e, 1), () => this.waitCapacity());
       this.readers.set('all', reader);
       reader.start();
-    } else reader.partitionsChanged();
+    } else void reader.partitionsChanged();
   }
 
-  private stopReading(p: number): void {
+  private async stopReading(p: number): Promise<void> {
     const own = this.readers.get(p);
     if (own) {
       this.readers.delete(p);
-      void own.stop();
-    } else this.readers.get('all')?.partitionsChanged();
+      await own.stop();
+    } else await this.readers.get('all')?.partitionsChanged();
   }
 
   private async dispatchClaimed(p: number, entries: RawEntry[]): Promise<void> {
@@ -172,8 +176,9 @@ export class PartitionConsumer {
 
   /** Called by readers with freshly read entries (delivery count 1). */
   dispatchAll(p: number, entries: RawEntry[], deliveries: number): void {
-    // A read that raced with a hand-over: leave the entries pending for the partition's next owner.
-    if (!this.readable.has(p)) return;
+    // Entries of a partition no longer ours (a read that raced with a lost lease) stay pending for the
+    // next owner; a partition being handed back still takes in what its last read returned.
+    if (!this.active.has(p)) return;
     const list: Array<[string, Buffer[], number]> = [];
     for (const [idBuf, fields] of entries) if (fields) list.push([idBuf.toString(), fields, deliveries]);
     this.dispatchEntries(p, list);

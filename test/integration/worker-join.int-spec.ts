@@ -49,11 +49,19 @@ describe('rebalancing (invariants 1 and 2)', () => {
     for (let p = 0; p < partitions; p++) audits += await redis.xlen(keys.audit(p));
     expect(audits).toBe(25 * actors.length);
 
-    // The first worker leaves gracefully: the second takes everything at once, no lease TTL to wait for.
+    // The first worker leaves gracefully while entries are still arriving: it drains what it holds, so
+    // nothing stays pending under its name, and the second takes everything at once (no lease TTL to wait).
+    const late = Promise.all(actors.map((id) => client.tell(counterActor, id, { type: 'increment', by: 0, seq: ++seq })));
     await first.close();
+    await late;
+    for (let p = 0; p < partitions; p++) {
+      const [, , , consumers] = (await redis.xpending(keys.inbox(p), 'actors')) as [number, string, string, Array<[string, string]> | null];
+      expect((consumers ?? []).filter(([name]) => name === first.workerId)).toEqual([]);
+    }
     await waitFor(() => second!.ownedPartitions().length === partitions, 5_000, 'the second worker to own every partition');
     const after = await client.ask(counterActor, actors[0], { type: 'increment', by: 1 });
     expect(after.state.count).toBe(26);
+    expect(after.version).toBe(27);
     await client.close();
     await second!.close();
   });
