@@ -19,6 +19,7 @@ import { decode, Keys, partitionOf, RedisStreamsClient } from '../common';
 import { counterActor } from '../actors';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { connect, COUNTER, waitDrained } from './lib/propel';
+import { barChart, svgDocument } from './lib/svg';
 import { freshNamespace, log, median, parseArgs, renderTable, sleep, warn } from './lib/util';
 import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
 
@@ -240,6 +241,39 @@ async function oneRun(url: string, run: number): Promise<RunResult> {
   }
 }
 
+/** One bar per run: SIGKILL → last victim partition answering, ticks for each partition, target line at 5 s. */
+function renderChart(results: RunResult[], runs: number): string {
+  const secs = (ms: number) => ms / 1000;
+  const lasts = results.map((r) => r.lastPartitionMs).filter((x): x is number => x !== null);
+  const footnotes = ['White ticks: when each of the victim\'s partitions first answered.'];
+  if (lasts.length) {
+    const fmt = (ms: number) => `${secs(ms).toFixed(2)} s`;
+    footnotes.unshift(`Median over ${lasts.length} measured run${lasts.length > 1 ? 's' : ''}: ${fmt(median(lasts))} (min ${fmt(Math.min(...lasts))}, max ${fmt(Math.max(...lasts))}).`);
+  }
+  const failed = runs - results.length;
+  if (failed > 0) footnotes.push(`${failed} of ${runs} runs failed before measuring and are not shown.`);
+  return svgDocument([
+    barChart({
+      title: `Recovery: SIGKILL one of 2 workers, ${P} partitions`,
+      subtitle: [`time until the last of the killed worker's partitions answered`, `${cpus().length} CPUs, load ${loadavg()[0].toFixed(2)}`, args.quick ? 'quick run' : '', new Date().toISOString().replace(/\.\d+Z$/, 'Z')].filter(Boolean).join(' · '),
+      bars: results.map((r) => ({
+        label: `run ${r.run} (${r.victimPartitions.length} partitions)`,
+        value: r.lastPartitionMs === null ? null : secs(r.lastPartitionMs),
+        unit: 's',
+        note: r.countCheck.ok ? undefined : 'COUNT MISMATCH',
+        color: r.lastPartitionMs !== null && r.lastPartitionMs <= TARGET_MS ? '#2f6fb0' : '#c0392b',
+        missing: `not every partition answered within ${GIVE_UP_MS / 1000} s`,
+        marks: Object.values(r.firstAnswerMs).flatMap((ms) => (ms === null ? [] : [secs(ms)])),
+      })),
+      targets: [{ value: secs(TARGET_MS), label: `target ${secs(TARGET_MS)} s` }],
+      axisLabel: 'seconds after SIGKILL (lower is better)',
+      format: (v) => v.toFixed(2),
+      formatTick: (v) => `${v} s`,
+      footnotes,
+    }),
+  ]);
+}
+
 async function main(): Promise<void> {
   const runs = args.quick ? Math.min(args.runs, 3) : args.runs;
   log(`recovery bench: 2 workers, ${P} partitions, default lease/heartbeat settings, ${runs} runs; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -286,12 +320,23 @@ async function main(): Promise<void> {
   }
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `recovery-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(dir, `recovery-${stamp}.json`);
   writeFileSync(
     file,
     JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg(), node: process.version }, settings: { partitions: P, sendEveryMs: SEND_EVERY_MS, callTimeoutMs: CALL_TIMEOUT_MS, targetMs: TARGET_MS, settleMs: args.settleMs }, runs: results, failures }, null, 2) + '\n',
   );
   console.log(`results written to ${file}`);
+  if (results.length) {
+    try {
+      const svg = renderChart(results, runs);
+      const files = [join(dir, `recovery-${stamp}.svg`), join(dir, 'recovery-latest.svg')];
+      for (const f of files) writeFileSync(f, svg);
+      console.log(`chart written to ${files.join(' and ')}`);
+    } catch (err) {
+      fail(`chart: ${(err as Error).stack ?? err}`);
+    }
+  }
   if (failures.length) {
     console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
     process.exitCode = 1;

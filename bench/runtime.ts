@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { decode, encode, Keys } from '../common';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { actorTable, backlogOf, connect, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
+import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
 import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, sleep, warn } from './lib/util';
 import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
 
@@ -63,6 +64,9 @@ interface LatencyResult {
 }
 
 const failures: string[] = [];
+
+/** The latency phase's samples (ms, ascending), kept out of the JSON and drawn in the SVG. */
+let latencySamples: number[] = [];
 
 function fail(what: string): void {
   failures.push(what);
@@ -332,6 +336,7 @@ async function latency(url: string): Promise<LatencyResult> {
       }
     });
     latencies.sort((a, b) => a - b);
+    latencySamples = latencies;
     const ok = latencies.length === total;
     if (!ok) fail(`latency: ${total - latencies.length} of ${total} messages have no audit record`);
     const res: LatencyResult = {
@@ -364,6 +369,69 @@ async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefi
     fail(`${name}: ${(err as Error).stack ?? err}`);
     return undefined;
   }
+}
+
+/** Throughput bars with the two target lines, and under them the latency percentile curve; undefined if no phase ran. */
+function renderCharts(
+  results: { raw?: ThroughputResult; bullmq?: ThroughputResult; propel1?: ThroughputResult; propel2?: ThroughputResult; latency?: LatencyResult },
+  redisInfo: Record<string, string>,
+): string | undefined {
+  const raw = results.raw?.rate ?? NaN;
+  const bull = results.bullmq?.rate ?? NaN;
+  const relative = (rate: number) =>
+    [Number.isFinite(bull) ? `${fmtRatio(rate / bull)} BullMQ` : '', Number.isFinite(raw) ? `${((rate / raw) * 100).toFixed(0)}% of raw` : ''].filter(Boolean).join(' · ');
+  const spec: Array<[string, string, string, ThroughputResult | undefined, boolean]> = [
+    ['raw', 'raw ceiling', '#8a8a8a', results.raw, false],
+    ['bullmq', 'BullMQ', '#e07b2a', results.bullmq, false],
+    ['propel1', 'Propel, 1 worker', '#2f6fb0', results.propel1, true],
+    ['propel2', 'Propel, 2 workers', '#1d4f85', results.propel2, true],
+  ];
+  const bars: Bar[] = spec
+    .filter(([phaseName]) => PHASES.has(phaseName))
+    .map(([, fallback, color, r, compare]) => ({
+      label: r?.name ?? fallback,
+      value: r ? r.rate : null,
+      unit: 'msgs/s',
+      color,
+      missing: 'phase failed',
+      note: r ? [compare ? relative(r.rate) : '', r.ok ? '' : 'COUNT CHECK FAILED'].filter(Boolean).join(' · ') || undefined : undefined,
+    }));
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const setup = [`Redis ${redisInfo.version ?? '?'} AOF ${redisInfo.appendfsync ?? '?'}`, `${cpus().length} CPUs, load ${loadavg()[0].toFixed(2)}`, args.quick ? 'quick run' : '', when].filter(Boolean);
+  const parts: Part[] = [];
+  if (bars.length) {
+    const one = results.propel1?.rate ?? NaN;
+    const verdict = (x: number, goal: number) => (Number.isFinite(x) ? (x >= goal ? 'met' : 'MISSED') : 'n/a');
+    parts.push(
+      barChart({
+        title: `Throughput: ${fmtInt(N)} increments over ${fmtInt(M)} actors, ${P} partitions`,
+        subtitle: setup.join(' · '),
+        bars,
+        targets: [
+          { value: 3 * bull, label: `3× BullMQ = ${fmtInt(3 * bull)}` },
+          { value: 0.6 * raw, label: `60% of raw = ${fmtInt(0.6 * raw)}` },
+        ],
+        axisLabel: 'messages per second (higher is better)',
+        format: fmtInt,
+        footnotes: [
+          `Propel: all ${fmtInt(N)} preloaded, timed from every worker's "ready" line until all ${P} groups are drained.`,
+          `Target: 1 worker ≥ 3× BullMQ (${verdict(one / bull, 3)}) and ≥ 60% of raw (${verdict(one / raw, 0.6)}).`,
+        ],
+      }),
+    );
+  }
+  const lat = results.latency;
+  if (lat) {
+    parts.push(
+      latencyChart({
+        title: `Turn latency: 1 worker, ${fmtInt(lat.offeredRate)} msgs/s offered for ${lat.seconds} s`,
+        subtitle: [`${fmtInt(lat.measured)} turns`, `${fmtInt(lat.achievedSendRate)} msgs/s achieved`, `max ${fmtMs(lat.max)}`].join(' · '),
+        sortedMs: latencySamples,
+        footnotes: ['Latency: the turn\'s audit time (`at`) minus the time its message was sent (XADD).'],
+      }),
+    );
+  }
+  return parts.length ? svgDocument(parts) : undefined;
 }
 
 async function main(): Promise<void> {
@@ -420,7 +488,8 @@ async function main(): Promise<void> {
 
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `runtime-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(dir, `runtime-${stamp}.json`);
   const json = {
     at: new Date().toISOString(),
     args: { messages: N, actors: M, partitions: P, quick: args.quick, rate: RATE, seconds: SECONDS, phases: [...PHASES] },
@@ -438,6 +507,16 @@ async function main(): Promise<void> {
   };
   writeFileSync(file, JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   console.log(`results written to ${file}`);
+  try {
+    const svg = renderCharts(results, redisInfo);
+    if (svg) {
+      const files = [join(dir, `runtime-${stamp}.svg`), join(dir, 'runtime-latest.svg')];
+      for (const f of files) writeFileSync(f, svg);
+      console.log(`charts written to ${files.join(' and ')}`);
+    }
+  } catch (err) {
+    fail(`charts: ${(err as Error).stack ?? err}`);
+  }
   if (failures.length) {
     console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
     process.exitCode = 1;
