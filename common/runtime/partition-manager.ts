@@ -21,6 +21,8 @@ export class PartitionManager {
   private readonly logger = new Logger('PartitionManager');
   private readonly owned = new Set<number>();
   private readonly busy = new Set<number>();
+  /** Partitions whose lost lease is still being stopped: not taken again until that is done. */
+  private readonly stopping = new Set<number>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private stopped = false;
@@ -67,6 +69,7 @@ export class PartitionManager {
     const desired = new Set(assignedPartitions(this.token, members, this.partitions));
     const ops: Promise<void>[] = [];
     for (let p = 0; p < this.partitions; p++) {
+      if (this.stopping.has(p)) continue;
       if (this.busy.has(p)) {
         // Still being taken over or drained: keep the lease alive meanwhile, change nothing else.
         if (this.owned.has(p)) ops.push(this.extendOnly(p));
@@ -75,13 +78,23 @@ export class PartitionManager {
       const mine = this.owned.has(p);
       if (desired.has(p) || mine) {
         if (mine && !desired.has(p)) {
-          ops.push(this.handBack(p, 'rebalance'));
+          this.background(this.handBack(p, 'rebalance'));
           continue;
         }
         ops.push(this.takeOrRenew(p, mine));
       }
     }
+    // Only lease round trips are awaited here: take-overs and drains run in the background, so a slow
+    // drain never delays the renewal of the other leases past their TTL.
     await Promise.all(ops);
+  }
+
+  private readonly pending = new Set<Promise<void>>();
+
+  private background(op: Promise<void>): void {
+    const tracked = op.catch((err) => this.logger.warn(`partition hand-over failed: ${(err as Error).message}`));
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
   }
 
   private async takeOrRenew(p: number, mine: boolean): Promise<void> {
@@ -90,15 +103,24 @@ export class PartitionManager {
     if (held === 1 && !mine) {
       this.owned.add(p);
       this.busy.add(p);
-      try {
-        await this.listener.acquired(p);
-      } finally {
-        this.busy.delete(p);
-      }
+      this.background(this.listener.acquired(p).finally(() => this.busy.delete(p)));
     } else if (held === 0 && mine) {
       this.logger.warn(`lease of partition ${p} was lost; stopping it`);
-      this.owned.delete(p);
+      this.background(this.stopLost(p));
+    }
+  }
+
+  /**
+   * Stops a partition whose lease is gone. Marked busy meanwhile, so no tick takes it again before the
+   * stop has finished (a take-over racing the stop would leave the new reader's entries unhandled).
+   */
+  private async stopLost(p: number): Promise<void> {
+    if (!this.owned.delete(p)) return;
+    this.stopping.add(p);
+    try {
       await this.listener.released(p, 'lost');
+    } finally {
+      this.stopping.delete(p);
     }
   }
 
@@ -107,6 +129,7 @@ export class PartitionManager {
   }
 
   private async handBack(p: number, reason: 'rebalance' | 'shutdown'): Promise<void> {
+    if (this.busy.has(p) && reason === 'rebalance') return;
     this.busy.add(p);
     try {
       await this.listener.released(p, reason);
@@ -122,13 +145,13 @@ export class PartitionManager {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking?.catch(() => undefined);
+    await Promise.allSettled([...this.pending]);
     await Promise.all(this.ownedPartitions().map((p) => this.handBack(p, 'shutdown')));
     await this.membership.leave().catch(() => undefined);
   }
 
   /** Called when a commit reported the lease gone: stop the partition without waiting for the next tick. */
   async lost(partition: number): Promise<void> {
-    if (!this.owned.delete(partition)) return;
-    await this.listener.released(partition, 'lost');
+    await this.stopLost(partition);
   }
 }

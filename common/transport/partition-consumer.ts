@@ -92,8 +92,24 @@ export class PartitionConsumer {
     this.maintenance = setTimeout(loop, every);
   }
 
+  /** Adds and removals of one partition run one after the other, never interleaved. */
+  private readonly membershipOps = new Map<number, Promise<void>>();
+
+  private serialized(p: number, op: () => Promise<void>): Promise<void> {
+    const next = (this.membershipOps.get(p) ?? Promise.resolve()).catch(() => undefined).then(op);
+    this.membershipOps.set(p, next);
+    void next.finally(() => {
+      if (this.membershipOps.get(p) === next) this.membershipOps.delete(p);
+    }).catch(() => undefined);
+    return next;
+  }
+
   /** Starts consuming a partition: creates its group, dispatches everything left pending, then reads new entries. */
-  async addPartition(p: number): Promise<void> {
+  addPartition(p: number): Promise<void> {
+    return this.serialized(p, () => this.add(p));
+  }
+
+  private async add(p: number): Promise<void> {
     const stream = this.o.streamOf(p);
     await this.o.redis.xgroup('CREATE', stream, this.o.group, '0', 'MKSTREAM').catch((err: Error) => {
       if (!String(err.message).includes('BUSYGROUP')) throw err;
@@ -117,7 +133,11 @@ export class PartitionConsumer {
    * Stops reading a partition, takes in whatever the read under way returns for it, and waits (bounded)
    * for its in-flight entries to settle: a graceful hand-back leaves nothing pending under this worker.
    */
-  async removePartition(p: number): Promise<void> {
+  removePartition(p: number): Promise<void> {
+    return this.serialized(p, () => this.remove(p));
+  }
+
+  private async remove(p: number): Promise<void> {
     if (!this.active.has(p)) return;
     this.readable.delete(p);
     await this.stopReading(p);
