@@ -57,3 +57,21 @@ export async function dropNamespace(url: string, ns: string): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * Registers beforeAll/afterAll for a test file: a Redis of its own (see startTestRedis) and a connection to
+ * it. Read `url` and `redis` inside tests, not at module load.
+ */
+export function useTestRedis(): { readonly url: string; readonly redis: Redis } {
+  const ctx = {} as { url: string; redis: Redis; server?: TestRedis };
+  beforeAll(async () => {
+    ctx.server = await startTestRedis();
+    ctx.url = ctx.server.url;
+    ctx.redis = new Redis(ctx.url);
+  });
+  afterAll(async () => {
+    ctx.redis?.disconnect();
+    await ctx.server?.stop();
+  });
+  return ctx;
+}

@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis';
 import { defineActor, Keys, partitionOf, RedisActorStore, RedisStreamsClient, TerminalError } from '../../common';
 import type { CallReply } from '../../common';
-import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
+import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
 
 type PayState = { status: 'idle' | 'paying' | 'paid' | 'failed'; receipt?: unknown; reason?: string; attempts: number };
@@ -27,16 +26,7 @@ const payer = defineActor<PayState, PayMessage>({
 
 // Provokes a turn with an external call: the actor lease (lock_time) must be held while it runs.
 describe('call effects under the actor lease (lock_time, redlock)', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const env = useTestRedis();
 
   it('the actor lease is held while the call runs, released after, and the result comes back as a message', async () => {
     const ns = uniqueNamespace('call');
@@ -44,7 +34,7 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
     const runtime = fastRuntime(ns, { actorLeaseMs: 300 });
     const partitions = runtime.partitions as number;
     const observed: Array<{ key: string; lockTtl: number; holder: string | null }> = [];
-    const worker = await startWorker(server.url, {
+    const worker = await startWorker(env.url, {
       runtime,
       actors: [payer],
       components: {
@@ -52,19 +42,19 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
           const lock = keys.actorLock(partitionOf(actor, partitions), actor);
           // Outlive the lease once: redlock must extend it while we run.
           await new Promise((r) => setTimeout(r, 450));
-          observed.push({ key: idempotencyKey, lockTtl: await redis.pttl(lock), holder: await redis.get(lock) });
+          observed.push({ key: idempotencyKey, lockTtl: await env.redis.pttl(lock), holder: await env.redis.get(lock) });
           if ((input as { amount: number }).amount < 0) throw new TerminalError('NEGATIVE', 'amount must be positive');
           return { receiptFor: idempotencyKey };
         },
       },
     });
-    const client = new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: ns, partitions } });
+    const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
     try {
       const started = await client.ask(payer, 'alice', { type: 'pay', amount: 10 });
       expect(started.state.status).toBe('paying');
       const p = partitionOf({ type: 'payer', id: 'alice' }, partitions);
       const rec = await waitFor(async () => {
-        const r = await readRecord<PayState>(redis, keys, p, 'payer', 'alice');
+        const r = await readRecord<PayState>(env.redis, keys, p, 'payer', 'alice');
         return r?.state.status === 'paid' ? r : null;
       }, 10_000, 'the payment to complete');
       expect(rec.state.receipt).toEqual({ receiptFor: 'pay:alice' });
@@ -73,15 +63,15 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
       expect(observed[0].key).toBe('pay:alice');
       expect(observed[0].holder).not.toBeNull(); // held, and extended past its 300 ms TTL
       expect(observed[0].lockTtl).toBeGreaterThan(0);
-      await waitFor(async () => (await redis.exists(keys.actorLock(p, { type: 'payer', id: 'alice' }))) === 0, 2000, 'the lease to be released');
+      await waitFor(async () => (await env.redis.exists(keys.actorLock(p, { type: 'payer', id: 'alice' }))) === 0, 2000, 'the lease to be released');
 
       await client.ask(payer, 'bob', { type: 'pay', amount: -1 });
       const failed = await waitFor(async () => {
-        const r = await readRecord<PayState>(redis, keys, partitionOf({ type: 'payer', id: 'bob' }, partitions), 'payer', 'bob');
+        const r = await readRecord<PayState>(env.redis, keys, partitionOf({ type: 'payer', id: 'bob' }, partitions), 'payer', 'bob');
         return r?.state.status === 'failed' ? r : null;
       }, 10_000, 'the failure to come back');
       expect(failed.state.reason).toBe('NEGATIVE');
-      const history = await new RedisActorStore(redis, keys, 'actors', 100, 50).history(partitionOf({ type: 'payer', id: 'bob' }, partitions), { type: 'payer', id: 'bob' });
+      const history = await new RedisActorStore(env.redis, keys, 'actors', 100, 50).history(partitionOf({ type: 'payer', id: 'bob' }, partitions), { type: 'payer', id: 'bob' });
       expect(history.map((h) => h.message)).toEqual(['pay', 'bankAnswered']);
       expect(history.at(-1)?.why).toBe('amount must be positive');
     } finally {

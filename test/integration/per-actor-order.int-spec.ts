@@ -1,37 +1,27 @@
-import { Redis } from 'ioredis';
 import { Keys, partitionOf, RedisStreamsClient, StreamContext } from '../../common';
 import { counterActor, CounterState } from '../../actors';
-import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
+import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { backlog, fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
 
 // Provokes many actors receiving interleaved messages at once, and handlers failing mid-sequence.
 describe('per-actor order', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const env = useTestRedis();
 
   it('per-actor order holds with many actors in flight at once on two workers', async () => {
     const ns = uniqueNamespace('order');
     const keys = new Keys(ns);
     const runtime = fastRuntime(ns, { batchSize: 50 });
-    const w1 = await startWorker(server.url, { runtime, actors: [counterActor] });
-    const w2 = await startWorker(server.url, { runtime, actors: [counterActor] });
-    const client = new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: ns, partitions: runtime.partitions } });
+    const w1 = await startWorker(env.url, { runtime, actors: [counterActor] });
+    const w2 = await startWorker(env.url, { runtime, actors: [counterActor] });
+    const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions: runtime.partitions } });
     const actors = [...Array(200).keys()].map((i) => `o${i}`);
     let seq = 0;
     for (let round = 0; round < 20; round++) {
       await Promise.all(actors.map((id) => client.tell(counterActor, id, { type: 'increment', by: 1, seq: ++seq })));
     }
-    await waitFor(async () => (await backlog(redis, keys, runtime.partitions as number)) === 0, 30_000, 'the backlog to drain');
+    await waitFor(async () => (await backlog(env.redis, keys, runtime.partitions as number)) === 0, 30_000, 'the backlog to drain');
     for (const id of actors) {
-      const rec = await readRecord<CounterState>(redis, keys, partitionOf({ type: 'counter', id }, runtime.partitions as number), 'counter', id);
+      const rec = await readRecord<CounterState>(env.redis, keys, partitionOf({ type: 'counter', id }, runtime.partitions as number), 'counter', id);
       expect(rec?.state).toMatchObject({ count: 20, outOfOrder: 0 });
     }
     await client.close();
@@ -43,7 +33,7 @@ describe('per-actor order', () => {
     const runtime = fastRuntime(ns, { maxDeliveries: 5 });
     const seen: string[] = [];
     const failures = new Map<string, number>();
-    const worker = await startWorker(server.url, { runtime, actors: [] });
+    const worker = await startWorker(env.url, { runtime, actors: [] });
     worker.addHandler('step', async (data: { key: string; n: number }, ctx: StreamContext) => {
       const tag = `${data.key}:${data.n}`;
       // Step 2 of key "a" fails twice before it succeeds.
@@ -54,7 +44,7 @@ describe('per-actor order', () => {
       expect(ctx.getEnvelope().key).toBe(data.key);
       seen.push(tag);
     }, true);
-    const client = new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: ns, partitions: runtime.partitions } });
+    const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions: runtime.partitions } });
     for (let n = 1; n <= 5; n++) {
       await client.append('step', { key: 'a', n });
       await client.append('step', { key: 'b', n });

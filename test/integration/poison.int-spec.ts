@@ -1,22 +1,13 @@
 import { Redis } from 'ioredis';
 import { encode, encodeEnvelope, Keys, partitionOf, RedisStreamsServer } from '../../common';
 import { counterActor } from '../../actors';
-import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
+import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
 
 // Provokes undecodable, unknown-version, unhandled, invalid, oversized and always-failing entries, interleaved
 // with good ones on the same partition.
 describe('poison entries (invariant 2, scenario 19)', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const env = useTestRedis();
 
   it('poison entries land in the dead-letter stream with reason and original bytes, and the partition keeps flowing', async () => {
     const ns = uniqueNamespace('poison');
@@ -37,25 +28,25 @@ describe('poison entries (invariant 2, scenario 19)', () => {
     ];
     let n = 0;
     for (const [, bytes] of poison) {
-      await redis.xadd(inbox, '*', 'e', good(n++));
-      await redis.xadd(inbox, '*', 'e', bytes);
+      await env.redis.xadd(inbox, '*', 'e', good(n++));
+      await env.redis.xadd(inbox, '*', 'e', bytes);
     }
-    await redis.xadd(inbox, '*', 'e', good(n++));
+    await env.redis.xadd(inbox, '*', 'e', good(n++));
 
-    const worker: RedisStreamsServer = new RedisStreamsServer({ config: { redis: { url: server.url }, runtime: fastRuntime(ns, { partitions, maxDeliveries: 3 }) }, actors: [counterActor] });
+    const worker: RedisStreamsServer = new RedisStreamsServer({ config: { redis: { url: env.url }, runtime: fastRuntime(ns, { partitions, maxDeliveries: 3 }) }, actors: [counterActor] });
     worker.addHandler('always.fails', async () => {
       throw new Error('downstream exploded');
     }, true);
     await new Promise<void>((resolve, reject) => worker.listen((err) => (err ? reject(err) : resolve())));
     try {
       const rec = await waitFor(async () => {
-        const r = await readRecord<{ count: number }>(redis, keys, p, 'counter', id);
+        const r = await readRecord<{ count: number }>(env.redis, keys, p, 'counter', id);
         return r && r.state.count === n ? r : null;
       }, 20_000, 'every good entry to be applied');
       expect(rec.state.count).toBe(n);
 
       const dead = await waitFor(async () => {
-        const d = await redis.xrangeBuffer(keys.dead(p), '-', '+');
+        const d = await env.redis.xrangeBuffer(keys.dead(p), '-', '+');
         return d.length === poison.length ? d : null;
       }, 20_000, 'every poison entry to be dead-lettered');
       const byCode = new Map(dead.map(([, f]) => {
@@ -74,7 +65,7 @@ describe('poison entries (invariant 2, scenario 19)', () => {
       expect(byCode.get('MAX_DELIVERIES')!.get('reason')!.toString()).toMatch(/downstream exploded/);
       expect(byCode.get('MAX_DELIVERIES')!.get('deliveries')!.toString()).toBe('3');
       // Nothing is left pending: every entry was committed or dead-lettered.
-      const [pending] = (await redis.xpending(inbox, 'actors')) as [number];
+      const [pending] = (await env.redis.xpending(inbox, 'actors')) as [number];
       expect(pending).toBe(0);
     } finally {
       await worker.close();

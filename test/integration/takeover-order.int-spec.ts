@@ -1,35 +1,25 @@
-import { Redis } from 'ioredis';
 import { compileConfig, createRedis, encodeEnvelope, Keys } from '../../common';
 import { PartitionConsumer } from '../../common/transport/partition-consumer';
-import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
+import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { waitFor } from '../harness/workers';
 
 // Provokes a take-over while the taker already reads other partitions: a dead owner's pending entries and
 // newer entries of the same key are both waiting.
 describe('take-over order (invariant 2, per-actor order)', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const env = useTestRedis();
 
   it('entries a dead owner left pending are handled before newer entries of the same key', async () => {
     const ns = uniqueNamespace('takeover');
     const keys = new Keys(ns);
     const pending = 1000;
     const fresh = 20;
-    const env = (i: number) => encodeEnvelope({ id: `m${i}`, pattern: 'actor:counter', key: 'counter/x', data: { id: 'x', message: { type: 'increment', by: 1 } }, ts: Date.now() });
-    for (const p of [0, 1]) await redis.xgroup('CREATE', keys.inbox(p), 'actors', '0', 'MKSTREAM');
-    for (let i = 0; i < pending; i++) await redis.xadd(keys.inbox(0), '*', 'e', env(i));
-    await redis.xreadgroup('GROUP', 'actors', 'dead-owner', 'COUNT', pending, 'STREAMS', keys.inbox(0), '>');
-    for (let i = pending; i < pending + fresh; i++) await redis.xadd(keys.inbox(0), '*', 'e', env(i));
+    const entry = (i: number) => encodeEnvelope({ id: `m${i}`, pattern: 'actor:counter', key: 'counter/x', data: { id: 'x', message: { type: 'increment', by: 1 } }, ts: Date.now() });
+    for (const p of [0, 1]) await env.redis.xgroup('CREATE', keys.inbox(p), 'actors', '0', 'MKSTREAM');
+    for (let i = 0; i < pending; i++) await env.redis.xadd(keys.inbox(0), '*', 'e', entry(i));
+    await env.redis.xreadgroup('GROUP', 'actors', 'dead-owner', 'COUNT', pending, 'STREAMS', keys.inbox(0), '>');
+    for (let i = pending; i < pending + fresh; i++) await env.redis.xadd(keys.inbox(0), '*', 'e', entry(i));
 
-    const config = compileConfig({ redis: { url: server.url }, runtime: { namespace: ns, blockMs: 10 } });
+    const config = compileConfig({ redis: { url: env.url }, runtime: { namespace: ns, blockMs: 10 } });
     const handled: number[] = [];
     const conn = createRedis(config.redis);
     const consumer = new PartitionConsumer({

@@ -1,44 +1,35 @@
 import { Redis } from 'ioredis';
 import { Keys, partitionOf, RedisStreamsClient, RedisStreamsServer } from '../../common';
 import { counterActor, CounterState } from '../../actors';
-import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
+import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { backlog, fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
 
 // Provokes a rebalance: a second worker joins while entries stream in, then the first leaves gracefully.
 describe('rebalancing (invariants 1 and 2)', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const env = useTestRedis();
 
   it('a second worker joining takes partitions over without duplicate commits, and per-actor order holds', async () => {
     const ns = uniqueNamespace('join');
     const keys = new Keys(ns);
     const runtime = fastRuntime(ns);
     const partitions = runtime.partitions as number;
-    const first: RedisStreamsServer = await startWorker(server.url, { runtime, actors: [counterActor] });
-    const client = new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: ns, partitions } });
+    const first: RedisStreamsServer = await startWorker(env.url, { runtime, actors: [counterActor] });
+    const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
     const actors = [...Array(60).keys()].map((i) => `j${i}`);
     let second: RedisStreamsServer | undefined;
     let seq = 0;
     for (let round = 0; round < 25; round++) {
       await Promise.all(actors.map((id) => client.tell(counterActor, id, { type: 'increment', by: 1, seq: ++seq })));
-      if (round === 8) second = await startWorker(server.url, { runtime, actors: [counterActor] });
+      if (round === 8) second = await startWorker(env.url, { runtime, actors: [counterActor] });
       await new Promise((r) => setTimeout(r, 15));
     }
     await waitFor(() => second!.ownedPartitions().length > 0 && first.ownedPartitions().length + second!.ownedPartitions().length === partitions, 10_000, 'the partitions to be split between both workers');
     expect(new Set([...first.ownedPartitions(), ...second!.ownedPartitions()]).size).toBe(partitions);
-    await waitFor(async () => (await backlog(redis, keys, partitions)) === 0, 20_000, 'the backlog to drain');
+    await waitFor(async () => (await backlog(env.redis, keys, partitions)) === 0, 20_000, 'the backlog to drain');
 
     for (const id of actors) {
       const p = partitionOf({ type: 'counter', id }, partitions);
-      const rec = await readRecord<CounterState>(redis, keys, p, 'counter', id);
+      const rec = await readRecord<CounterState>(env.redis, keys, p, 'counter', id);
       expect(rec?.state.count).toBe(25);
       // One version per applied message: no turn was committed twice by the two workers.
       expect(rec?.version).toBe(25);
@@ -46,7 +37,7 @@ describe('rebalancing (invariants 1 and 2)', () => {
     }
     // One audit record per committed turn, across all partitions.
     let audits = 0;
-    for (let p = 0; p < partitions; p++) audits += await redis.xlen(keys.audit(p));
+    for (let p = 0; p < partitions; p++) audits += await env.redis.xlen(keys.audit(p));
     expect(audits).toBe(25 * actors.length);
 
     // The first worker leaves gracefully while entries are still arriving: it drains what it holds, so
@@ -55,7 +46,7 @@ describe('rebalancing (invariants 1 and 2)', () => {
     await first.close();
     await late;
     for (let p = 0; p < partitions; p++) {
-      const [, , , consumers] = (await redis.xpending(keys.inbox(p), 'actors')) as [number, string, string, Array<[string, string]> | null];
+      const [, , , consumers] = (await env.redis.xpending(keys.inbox(p), 'actors')) as [number, string, string, Array<[string, string]> | null];
       expect((consumers ?? []).filter(([name]) => name === first.workerId)).toEqual([]);
     }
     await waitFor(() => second!.ownedPartitions().length === partitions, 5_000, 'the second worker to own every partition');
