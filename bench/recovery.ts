@@ -10,9 +10,7 @@
  * request was sent. Afterwards every victim actor's count is checked against the number of requests sent.
  */
 import 'reflect-metadata';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { decode, Keys, partitionOf, RedisStreamsClient } from '../common';
@@ -20,8 +18,8 @@ import { counterActor } from '../actors';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { connect, COUNTER, waitDrained } from './lib/propel';
 import { barChart, svgDocument } from './lib/svg';
-import { freshNamespace, log, median, parseArgs, renderTable, sleep, warn } from './lib/util';
-import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { freshNamespace, log, median, parseArgs, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
+import { allReady, killTracked, spawnWorker, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const TARGET_MS = 5_000;
@@ -318,29 +316,9 @@ async function main(): Promise<void> {
     const med = median(lasts);
     console.log(`last partition answered: min ${fmt(min)}, median ${fmt(med)}, max ${fmt(max)} → target ≤ ${TARGET_MS / 1000} s ${max <= TARGET_MS ? 'met' : 'MISSED'} (${lasts.length}/${runs} runs measured)`);
   }
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = join(dir, `recovery-${stamp}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg(), node: process.version }, settings: { partitions: P, sendEveryMs: SEND_EVERY_MS, callTimeoutMs: CALL_TIMEOUT_MS, targetMs: TARGET_MS, settleMs: args.settleMs }, runs: results, failures }, null, 2) + '\n',
-  );
-  console.log(`results written to ${file}`);
-  if (results.length) {
-    try {
-      const svg = renderChart(results, runs);
-      const files = [join(dir, `recovery-${stamp}.svg`), join(dir, 'recovery-latest.svg')];
-      for (const f of files) writeFileSync(f, svg);
-      console.log(`chart written to ${files.join(' and ')}`);
-    } catch (err) {
-      fail(`chart: ${(err as Error).stack ?? err}`);
-    }
-  }
-  if (failures.length) {
-    console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
-    process.exitCode = 1;
-  }
+  const json = { at: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg(), node: process.version }, settings: { partitions: P, sendEveryMs: SEND_EVERY_MS, callTimeoutMs: CALL_TIMEOUT_MS, targetMs: TARGET_MS, settleMs: args.settleMs }, runs: results, failures };
+  failures.push(...saveResults('recovery', json, () => (results.length ? renderChart(results, runs) : undefined)));
+  reportFailures(failures);
 }
 
 main().then(

@@ -9,9 +9,7 @@
  * a target was missed.
  */
 import 'reflect-metadata';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -19,8 +17,8 @@ import { decode, encode, Keys } from '../common';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { actorTable, backlogOf, connect, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
-import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, sleep, warn } from './lib/util';
-import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
+import { allReady, killTracked, spawnWorker, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const RAW_COUNT = 200;
@@ -486,10 +484,6 @@ async function main(): Promise<void> {
   const met = (x: boolean) => (x ? 'met' : 'MISSED');
   console.log(`target: 1 worker ≥ 3× BullMQ and ≥ 60% of raw → ${fmtRatio(vsBull)} BullMQ (${Number.isFinite(vsBull) ? met(vsBull >= 3) : 'n/a'}), ${Number.isFinite(vsRaw) ? (vsRaw * 100).toFixed(0) : 'n/a'}% of raw (${Number.isFinite(vsRaw) ? met(vsRaw >= 0.6) : 'n/a'})`);
 
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = join(dir, `runtime-${stamp}.json`);
   const json = {
     at: new Date().toISOString(),
     args: { messages: N, actors: M, partitions: P, quick: args.quick, rate: RATE, seconds: SECONDS, phases: [...PHASES] },
@@ -505,22 +499,8 @@ async function main(): Promise<void> {
     targets: { propel1AtLeast3xBullmq: vsBull >= 3, propel1AtLeast60pctOfRaw: vsRaw >= 0.6 },
     failures,
   };
-  writeFileSync(file, JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
-  console.log(`results written to ${file}`);
-  try {
-    const svg = renderCharts(results, redisInfo);
-    if (svg) {
-      const files = [join(dir, `runtime-${stamp}.svg`), join(dir, 'runtime-latest.svg')];
-      for (const f of files) writeFileSync(f, svg);
-      console.log(`charts written to ${files.join(' and ')}`);
-    }
-  } catch (err) {
-    fail(`charts: ${(err as Error).stack ?? err}`);
-  }
-  if (failures.length) {
-    console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
-    process.exitCode = 1;
-  }
+  failures.push(...saveResults('runtime', json, () => renderCharts(results, redisInfo)));
+  reportFailures(failures);
 }
 
 main().then(

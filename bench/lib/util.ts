@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -91,4 +93,35 @@ export function renderTable(header: string[], rows: string[][], alignRight: bool
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (alignRight[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * Writes a run's results to bench/results: `<name>-<stamp>.json`, and its chart as `<name>-<stamp>.svg` and
+ * `<name>-latest.svg`. Returns what failed (a chart that could not be drawn counts), for the exit status.
+ */
+export function saveResults(name: string, json: unknown, svg: () => string | undefined): string[] {
+  const dir = join(__dirname, '..', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(dir, `${name}-${stamp}.json`);
+  writeFileSync(file, JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  console.log(`results written to ${file}`);
+  try {
+    const chart = svg();
+    if (chart) {
+      const files = [join(dir, `${name}-${stamp}.svg`), join(dir, `${name}-latest.svg`)];
+      for (const f of files) writeFileSync(f, chart);
+      console.log(`chart written to ${files.join(' and ')}`);
+    }
+    return [];
+  } catch (err) {
+    return [`chart: ${(err as Error).stack ?? err}`];
+  }
+}
+
+/** Prints the failures, if any, and sets a non-zero exit status for them. */
+export function reportFailures(failures: string[]): void {
+  if (failures.length === 0) return;
+  console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
+  process.exitCode = 1;
 }

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
 import { encode, encodeEnvelope, Keys, partitionOf, RedisStreamsServer } from '../../common';
 import { counterActor } from '../../actors';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
+import { fastRuntime, readRecord, waitFor } from '../harness/workers';
 
 // Provokes undecodable, unknown-version, unhandled, invalid, oversized and always-failing entries, interleaved
 // with good ones on the same partition.

@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { Keys, partitionOf, RedisStreamsClient, RedisStreamsServer } from '../../common';
 import { counterActor, CounterState } from '../../actors';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
