@@ -38,21 +38,25 @@ function body(def: ScriptDef): { lua: string; sha: string } {
   return b;
 }
 
+function versioned(def: ScriptDef): string {
+  return `${def.name}_${body(def).sha.slice(0, 8)}`;
+}
+
 /**
- * Registers every script on a connection under a versioned name (`<name>_<sha8>` is what
- * `scriptVersions()` reports). Scripts run by EVALSHA of their body, so a worker of one build can never run
- * another build's body under the same name.
+ * Registers every script on a connection under a versioned name, `<name>_<sha8>` of its body. Scripts run by
+ * EVALSHA of that body, so workers of two builds side by side never run each other's scripts.
  */
 export function registerScripts(client: RedisClient): void {
   for (const def of SCRIPTS) {
     const { lua } = body(def);
     const numberOfKeys = def.keys;
-    client.defineCommand(def.name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+    client.defineCommand(versioned(def), numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   }
 }
 
+/** The versioned name each script is registered under (for ops and logs). */
 export function scriptVersions(): Record<string, string> {
-  return Object.fromEntries(SCRIPTS.map((d) => [d.name, `${d.name}_${body(d).sha.slice(0, 8)}`]));
+  return Object.fromEntries(SCRIPTS.map((d) => [d.name, versioned(d)]));
 }
 
 /** Typed views of the registered commands. */
@@ -64,6 +68,15 @@ export interface ScriptCommands {
   fireTimers(due: string, inbox: string, now: number, limit: number, rearmMs: number, version: number): Promise<number>;
 }
 
+const views = new WeakMap<RedisClient, ScriptCommands>();
+
+/** The scripts of a connection (registered by createRedis), called by their plain names. */
 export function scripts(client: RedisClient): ScriptCommands {
-  return client as unknown as ScriptCommands;
+  let view = views.get(client);
+  if (!view) {
+    const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    view = Object.fromEntries(SCRIPTS.map((d) => [d.name, commands[versioned(d)].bind(client)])) as unknown as ScriptCommands;
+    views.set(client, view);
+  }
+  return view;
 }

@@ -1,0 +1,9 @@
+import { scriptVersions } from './scripts';
+
+describe('Lua scripts', () => {
+  it('are registered under versioned names derived from their bodies', () => {
+    const versions = scriptVersions();
+    expect(Object.keys(versions).sort()).toEqual(['acquireLease', 'commitTurns', 'deadLetter', 'fireTimers', 'releaseLease']);
+    for (const [name, versioned] of Object.entries(versions)) expect(versioned).toMatch(new RegExp(`^${name}_[0-9a-f]{8}$`));
+  });
+});
