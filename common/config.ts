@@ -88,7 +88,7 @@ const ENV_NUMBERS: Array<[string, keyof RuntimeConfig]> = [
   ['PROPEL_STATE_CACHE_SIZE', 'stateCacheSize'],
 ];
 
-/** Options from the environment (documented in docs/configuration.md). */
+/** Options from the environment (documented in the Configuration section of README.md). */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): PropelOptions {
   const runtime: Record<string, unknown> = {};
   if (env.PROPEL_NAMESPACE) runtime.namespace = env.PROPEL_NAMESPACE;

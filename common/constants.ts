@@ -1,4 +1,4 @@
-/** Defaults and user-facing messages of the runtime, kept in one place (see docs/configuration.md). */
+/** Defaults and user-facing messages of the runtime, kept in one place (see the Configuration section of README.md). */
 export const DEFAULTS = {
   namespace: 'propel',
   partitions: 16,
