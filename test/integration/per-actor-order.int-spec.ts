@@ -30,7 +30,8 @@ describe('per-actor order', () => {
 
   it('per-key order holds when a handler fails and is retried: later entries of that key wait, other keys flow', async () => {
     const ns = uniqueNamespace('retry');
-    const runtime = fastRuntime(ns, { maxDeliveries: 5 });
+    // Retries of key "a" take 150 + 300 ms: all of key "b" arrives well within that window.
+    const runtime = fastRuntime(ns, { maxDeliveries: 5, retryBaseMs: 150 });
     const seen: string[] = [];
     const failures = new Map<string, number>();
     const worker = await startWorker(env.url, { runtime, actors: [] });
