@@ -277,6 +277,8 @@ export const referralActor = defineActor<ReferralState, ReferralMessage>({
   type: 'referral',
   initial: (applicationId) => ({ status: 'NEW', applicationId }),
   parse: parseReferralMessage,
+  // Results and timers come only from the runtime: a producer cannot forge a grant or an early deadline.
+  internal: ['RelationResult', 'SharerRewardResult', 'InviteeRewardResult', 'TaskDeadline', 'Retry'],
   decide(state, message, ctx) {
     switch (message.type) {
       case 'Accept':

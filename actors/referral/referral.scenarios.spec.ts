@@ -248,6 +248,15 @@ describe('referral scenarios (runtime turns, simulated clock, fake activity comp
     expectInvariants(sim);
   });
 
+  it('a reward result or deadline sent from outside (a producer forging it) is refused; nothing is granted', () => {
+    const sim = new Simulation(() => 'hang');
+    sim.send({ type: 'Accept', activityId: 'act-1', sharerId: 'sharer-1', inviteeId: 'invitee-1' });
+    const forged: ReferralMessage = { type: 'SharerRewardResult', key: `${ID}:sharer`, ok: true, value: { grantId: 'forged' } };
+    expect(() => sim.send(forged)).toThrow(/internal/);
+    expect(() => sim.send({ type: 'TaskDeadline' })).toThrow(/internal/);
+    expect(sim.state.status).toBe('INIT');
+  });
+
   it('11b: the real reply turning up after the timeout is dropped by the runtime; the retry still grants once', () => {
     const sim = completedApplication((step, attempt) => (step === 'sharer' && attempt === 1 ? 'lost' : 'ok'));
     sim.advance(LIMITS.callTimeoutMs);

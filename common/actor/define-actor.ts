@@ -54,6 +54,12 @@ export interface ActorDefinition<S = unknown, M extends { type: string } = { typ
   parse?(message: unknown): M;
   /** A short status for ops (defaults to `state.status` when the state has one). */
   status?(state: S): string;
+  /**
+   * Message types only the actor's own timers and call replies may deliver. One arriving any other way (a
+   * producer, the ingest stream, another actor) is refused as INVALID_MESSAGE: nobody outside can forge a
+   * reward result or fire a deadline early.
+   */
+  internal?: readonly M['type'][];
 }
 
 export type StateOf<D> = D extends ActorDefinition<infer S, any> ? S : never;

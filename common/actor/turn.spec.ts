@@ -119,6 +119,18 @@ describe('runTurn (pure turn logic)', () => {
     );
   });
 
+  it('internal message types are refused from outside but delivered by timers and call replies', () => {
+    const guarded = defineActor<S, M>({ ...actor, internal: ['answer', 'add'] });
+    expect(() => runTurn(guarded, fresh(), { id: 'x', message: { type: 'answer', key: 'k1', ok: true } }, { self, now: 1, messageId: 'forged' }, limits)).toThrow(
+      expect.objectContaining({ code: ErrorCode.InvalidMessage, message: expect.stringMatching(/internal/) }),
+    );
+    const asked = runTurn(guarded, fresh(), { id: 'x', message: { type: 'ask' } }, { self, now: 1, messageId: 'q' }, limits);
+    const replied = runTurn(guarded, asked.record, { id: 'x', message: { type: 'answer', key: 'k1', ok: true }, reply: true }, { self, now: 2, messageId: 'r' }, limits);
+    expect(replied.record.state.n).toBe(1);
+    const reminded = runTurn(guarded, fresh(), { id: 'x', message: { type: 'remind', at: 5 } }, { self, now: 1, messageId: 't' }, limits);
+    expect(runTurn(guarded, reminded.record, { id: 'x', timer: 5 }, { self, now: 5, messageId: 'tick' }, limits).record.state.n).toBe(100);
+  });
+
   it('compareEntryIds orders stream ids numerically', () => {
     expect(compareEntryIds('10-0', '9-5')).toBeGreaterThan(0);
     expect(compareEntryIds('9-10', '9-9')).toBeGreaterThan(0);

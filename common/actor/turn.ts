@@ -155,8 +155,13 @@ export function runTurn<S, M extends { type: string }>(
   }
 
   let n = 0;
+  // Timer ticks and call replies are produced by the runtime; everything else came from outside.
+  const fromOutside = delivery.timer === undefined && delivery.reply !== true;
   for (const item of incoming) {
     const message = parseMessage(def, item.message);
+    if (fromOutside && def.internal?.includes(message.type)) {
+      throw new TerminalError(ErrorCode.InvalidMessage, `${def.type} message ${message.type} is internal: only the actor's own timers and call replies deliver it`);
+    }
     const ctx: TurnContext = { now: meta.now, self: meta.self, messageId: item.id || meta.messageId };
     const decision = def.decide(record.state, message, ctx);
     const from = record.status;
