@@ -103,7 +103,19 @@ export class PartitionManager {
     if (held === 1 && !mine) {
       this.owned.add(p);
       this.busy.add(p);
-      this.background(this.listener.acquired(p).finally(() => this.busy.delete(p)));
+      this.background(
+        this.listener
+          .acquired(p)
+          .catch(async (err) => {
+            // Half taken over (Redis error mid-claim): give the lease back so a later tick, here or on
+            // another worker, takes the partition over cleanly instead of holding it unconsumed.
+            this.logger.warn(`taking partition ${p} failed (${(err as Error).message}); releasing it`);
+            this.owned.delete(p);
+            await this.listener.released(p, 'lost').catch(() => undefined);
+            await scripts(this.redis).releaseLease(this.keys.lease(p), this.token).catch(() => undefined);
+          })
+          .finally(() => this.busy.delete(p)),
+      );
     } else if (held === 0 && mine) {
       this.logger.warn(`lease of partition ${p} was lost; stopping it`);
       this.background(this.stopLost(p));
