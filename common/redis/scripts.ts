@@ -23,6 +23,10 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'acquireLease', file: 'acquireLease-1.lua', keys: 1 },
   { name: 'releaseLease', file: 'releaseLease-1.lua', keys: 1 },
   { name: 'fireTimers', file: 'fireTimers-2.lua', keys: 2 },
+  { name: 'applyActivity', file: 'applyActivity-5.lua', keys: 5 },
+  { name: 'reserveBudget', file: 'reserveBudget-2.lua', keys: 2 },
+  { name: 'releaseBudget', file: 'releaseBudget-2.lua', keys: 2 },
+  { name: 'recordRelation', file: 'recordRelation-3.lua', keys: 3 },
 ];
 
 const LUA_DIR = join(__dirname, '..', 'lua');
@@ -66,6 +70,11 @@ export interface ScriptCommands {
   acquireLease(key: string, token: string, ttlMs: number): Promise<number>;
   releaseLease(key: string, token: string): Promise<number>;
   fireTimers(due: string, inbox: string, now: number, limit: number, rearmMs: number, version: number): Promise<number>;
+  /** 5 keys then 17 arguments; see applyActivity-5.lua. */
+  applyActivity(...args: Array<string | number>): Promise<[number, string?, number?]>;
+  reserveBudget(bucket: string, record: string, limit: number, perDay: number, dayField: string, ttlS: number): Promise<number>;
+  releaseBudget(bucket: string, record: string, ttlS: number): Promise<number>;
+  recordRelation(def: string, idem: string, relation: string, record: string, rejection: string, ttlS: number): Promise<[number, string?, number?]>;
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();

@@ -1,0 +1,7 @@
+export { ActivityComponent } from './activity.component';
+export type { ActivityComponentOptions, ActivityFaults, RelationRequest, RelationResult } from './activity.component';
+export { components } from './activity.components';
+export { ActivityKeys } from './activity.keys';
+export { bucketOrder, inAudience, periodKeys, pureVerdict, splitBudget } from './activity.rules';
+export { ACTIVITY_ERRORS, activitySchema, parseActivity, REJECTION_CODES, REJECTION_REASONS } from './activity.types';
+export type { Activity, ActivityInput, ApplyRequest, ApplyResult, ConsultResult, Grant, Prize, RejectionCode, Relation, SharerInfo } from './activity.types';
