@@ -102,7 +102,7 @@ export class ActorHost {
   private committed(partition: number, ref: ActorRef, cacheKey: string, next: ActorRecord, turn: CommitTurn, calls: CallEffect[]): void {
     this.remember(cacheKey, next);
     if (turn.outbox.length) this.onOutbox(partition);
-    for (const call of calls) this.startCall(partition, ref, call);
+    if (calls.length) this.startCalls(partition, ref, calls);
   }
 
   /** Handles one `actor:<type>` entry. Resolves after the turn is committed (and acknowledged with it). */
@@ -212,32 +212,49 @@ export class ActorHost {
     for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
-  /** Runs a call effect under the actor lease (lock_time) and delivers its result to the actor's inbox. */
-  private startCall(partition: number, ref: ActorRef, call: CallEffect): void {
-    const run = this.runCall(partition, ref, call).catch((err) => this.logger.error(`call ${call.key} of ${actorAddress(ref)} could not deliver its reply: ${(err as Error).message}`));
+  /**
+   * Runs a turn's call effects in parallel under ONE actor lease (lock_time), extended while any runs, and
+   * delivers each result to the actor's inbox as soon as it is in. One lease per turn, not per call: the
+   * calls of one decision (a referral's two rewards) must not shut each other out.
+   */
+  private startCalls(partition: number, ref: ActorRef, calls: CallEffect[]): void {
+    const run = this.runCalls(partition, ref, calls).catch((err) => this.logger.error(`calls of ${actorAddress(ref)} could not deliver their replies: ${(err as Error).message}`));
     this.calls.add(run);
     run.finally(() => this.calls.delete(run));
   }
 
-  private async runCall(partition: number, ref: ActorRef, call: CallEffect): Promise<void> {
-    const component = this.components[call.component];
-    let reply: CallReply;
-    if (!component) {
-      reply = { type: call.reply, key: call.key, ok: false, error: { code: ErrorCode.CallFailed, message: `no component ${call.component} is registered`, retryable: false } };
-    } else {
-      try {
-        const value = await this.redlock.using([this.keys.actorLock(partition, ref)], this.config.actorLeaseMs, async (signal: AbortSignal) =>
-          component(call.input, { idempotencyKey: call.key, signal, actor: ref }),
-        );
-        reply = { type: call.reply, key: call.key, ok: true, value };
-      } catch (err) {
-        const { code, message } = describeError(err);
-        const retryable = !(err instanceof TerminalError) && (err instanceof RetryableError || !(err instanceof PropelError));
-        reply = { type: call.reply, key: call.key, ok: false, error: { code, message, retryable } };
-      }
+  private async runCalls(partition: number, ref: ActorRef, calls: CallEffect[]): Promise<void> {
+    const deliver = (reply: CallReply) => this.deliverReply(partition, ref, reply);
+    try {
+      await this.redlock.using([this.keys.actorLock(partition, ref)], this.config.actorLeaseMs, (signal: AbortSignal) =>
+        Promise.all(calls.map(async (call) => deliver(await this.runCall(ref, call, signal)))),
+      );
+    } catch (err) {
+      // The lease could not be taken (another holder, e.g. a sweeper re-driving the actor): every call is
+      // answered as a passing failure, so the actor retries with the same idempotency keys.
+      const { code, message } = describeError(err);
+      await Promise.all(calls.map((call) => deliver({ type: call.reply, key: call.key, ok: false, error: { code, message: `actor lease: ${message}`, retryable: true } })));
     }
+  }
+
+  private async runCall(ref: ActorRef, call: CallEffect, signal: AbortSignal): Promise<CallReply> {
+    const component = this.components[call.component];
+    if (!component) {
+      return { type: call.reply, key: call.key, ok: false, error: { code: ErrorCode.CallFailed, message: `no component ${call.component} is registered`, retryable: false } };
+    }
+    try {
+      const value = await component(call.input, { idempotencyKey: call.key, signal, actor: ref });
+      return { type: call.reply, key: call.key, ok: true, value };
+    } catch (err) {
+      const { code, message } = describeError(err);
+      const retryable = !(err instanceof TerminalError) && (err instanceof RetryableError || !(err instanceof PropelError));
+      return { type: call.reply, key: call.key, ok: false, error: { code, message, retryable } };
+    }
+  }
+
+  private async deliverReply(partition: number, ref: ActorRef, reply: CallReply): Promise<void> {
     const envelope = encodeEnvelope({
-      id: `reply:${actorAddress(ref)}:${call.key}:${randomUUID()}`,
+      id: `reply:${actorAddress(ref)}:${reply.key}:${randomUUID()}`,
       pattern: `actor:${ref.type}`,
       key: actorAddress(ref),
       data: { id: ref.id, message: reply, reply: true },
