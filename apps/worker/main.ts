@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { compileConfig, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
-import { counterActor } from '../../actors';
+import { compileConfig, createRedis, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
+import { counterActor, referralActor } from '../../actors';
+import { ActivityComponent, ActivityKeys, components } from './components/activity';
 import { WorkerModule } from './worker.module';
 
 /** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */
@@ -14,7 +15,9 @@ function ingestRoutes() {
 
 async function bootstrap(): Promise<void> {
   const config = compileConfig(optionsFromEnv());
-  const strategy = new RedisStreamsServer({ config, actors: [counterActor], ingest: ingestRoutes() });
+  // The activity component answers the referral actor's calls; it has a connection of its own.
+  const activity = new ActivityComponent(createRedis(config.redis, 'propel-activity'), new ActivityKeys(config.runtime.namespace));
+  const strategy = new RedisStreamsServer({ config, actors: [counterActor, referralActor], components: components(activity), ingest: ingestRoutes() });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
   await app.listen();
   // Graceful shutdown: stop reading, drain in-flight turns, hand partitions back, then exit 0.
