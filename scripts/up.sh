@@ -34,6 +34,10 @@ for i in $(seq 1 "$WORKERS"); do
   pids+=($!)
 done
 
+echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log)"
+node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
+pids+=($!)
+
 for i in $(seq 1 "$WORKERS"); do
   for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/worker-$i.log" 2>/dev/null && break; sleep 0.1; done
   grep -q "ready " "$STATE_DIR/logs/worker-$i.log" || { echo "worker $i did not start:"; cat "$STATE_DIR/logs/worker-$i.log"; exit 1; }
@@ -42,7 +46,7 @@ done
 NS="${PROPEL_NAMESPACE:-propel}"
 cat <<MSG
 
-Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers (namespace $NS).
+Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers and a notifier (namespace $NS).
 Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
 and read the counter's record (version, state, history):

@@ -1,0 +1,11 @@
+export { LogChannel, NotifierErrorCode, toNotification } from './channel';
+export type { LogSink, Notification, NotificationChannel, SendOptions } from './channel';
+export { deliverEntry } from './delivery';
+export type { DeliveryContext, RawEntry } from './delivery';
+export { DeliveryState, NOTIFICATIONS, NOTIFIER_GROUP, NotifierKeys } from './delivery-state';
+export { Notifier } from './notifier';
+export type { NotifierDeps } from './notifier';
+export { CHANNEL_NAMES, channelsFor, compileNotifierConfig, createChannels, NOTIFIER_DEFAULTS, notifierOptionsFromEnv } from './notifier.config';
+export type { ChannelName, NotifierConfig, NotifierOptions } from './notifier.config';
+export { classifyStatus, retryAfterMs, WebhookChannel } from './webhook.channel';
+export type { StatusClass, WebhookOptions } from './webhook.channel';

@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { closeQuietly, compileConfig, createRedis, optionsFromEnv } from '../../common';
+import { Notifier } from './notifier';
+import { compileNotifierConfig, createChannels, notifierOptionsFromEnv } from './notifier.config';
+
+/**
+ * The notifier process: `npm run notifier`. Several may run against one namespace; they share the work
+ * through the `notifier` consumer group and take over each other's entries when one dies.
+ */
+async function bootstrap(): Promise<void> {
+  // Both configurations are validated before anything connects: a bad setting stops the process with its name.
+  const config = compileConfig(optionsFromEnv());
+  const notifierConfig = compileNotifierConfig({ drainTimeoutMs: config.runtime.drainTimeoutMs, ...notifierOptionsFromEnv() });
+  const redis = createRedis(config.redis, 'propel-notifier');
+  const notifier = new Notifier({
+    redis,
+    namespace: config.runtime.namespace,
+    config: notifierConfig,
+    channels: createChannels(notifierConfig),
+    consumer: config.runtime.workerId,
+    maxEntryBytes: config.runtime.maxEntryBytes,
+    deadMaxLen: config.runtime.deadMaxLen,
+  });
+  await notifier.start();
+  // Graceful shutdown: stop reading, let sends in progress finish, leave retrying entries pending, exit 0.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      Logger.log(`${signal}: draining ${notifier.inFlightCount} notifications`, 'Notifier');
+      notifier
+        .stop()
+        .then(() => closeQuietly(redis))
+        .then(
+          () => process.exit(0),
+          (err) => {
+            Logger.error(`shutdown failed: ${(err as Error).message}`, undefined, 'Notifier');
+            process.exit(1);
+          },
+        );
+    });
+  }
+  // A line supervisors and tests wait for.
+  Logger.log(`ready ${notifier.consumer} (channels ${notifierConfig.channels.join(',')})`, 'Notifier');
+}
+
+bootstrap().catch((err) => {
+  // Fail fast with the reason (an invalid setting, Redis unreachable) instead of limping on.
+  Logger.error(err instanceof Error ? err.message : String(err), undefined, 'Notifier');
+  process.exit(1);
+});
