@@ -32,8 +32,9 @@ describe('on a 3-master Redis Cluster (smoke subset)', () => {
     keys = new Keys(ns);
     runtime = fastRuntime(ns, { partitions });
     const config = { redis: { cluster: cluster.nodes }, runtime };
-    w1 = new RedisStreamsServer({ config, actors: [counterActor] });
-    w2 = new RedisStreamsServer({ config, actors: [counterActor] });
+    // Fixed ids that split the partitions 6/2 (random ids could give one worker all of them).
+    w1 = new RedisStreamsServer({ config: { ...config, runtime: { ...runtime, workerId: 'cluster-a' } }, actors: [counterActor] });
+    w2 = new RedisStreamsServer({ config: { ...config, runtime: { ...runtime, workerId: 'cluster-b' } }, actors: [counterActor] });
     await Promise.all([w1, w2].map((w) => new Promise<void>((res, rej) => w.listen((e) => (e ? rej(e) : res())))));
     client = new RedisStreamsClient(config);
   }, 90_000);

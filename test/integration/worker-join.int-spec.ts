@@ -12,14 +12,16 @@ describe('rebalancing (invariants 1 and 2)', () => {
     const keys = new Keys(ns);
     const runtime = fastRuntime(ns);
     const partitions = runtime.partitions as number;
-    const first: RedisStreamsServer = await startWorker(env.url, { runtime, actors: [counterActor] });
+    // Fixed ids that split the 8 partitions 4/4, so the join always moves some (random ids could leave all 8
+    // with the first worker, about 1 run in 256).
+    const first: RedisStreamsServer = await startWorker(env.url, { runtime: { ...runtime, workerId: 'join-a' }, actors: [counterActor] });
     const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
     const actors = [...Array(60).keys()].map((i) => `j${i}`);
     let second: RedisStreamsServer | undefined;
     let seq = 0;
     for (let round = 0; round < 25; round++) {
       await Promise.all(actors.map((id) => client.tell(counterActor, id, { type: 'increment', by: 1, seq: ++seq })));
-      if (round === 8) second = await startWorker(env.url, { runtime, actors: [counterActor] });
+      if (round === 8) second = await startWorker(env.url, { runtime: { ...runtime, workerId: 'join-b' }, actors: [counterActor] });
       await new Promise((r) => setTimeout(r, 15));
     }
     await waitFor(() => second!.ownedPartitions().length > 0 && first.ownedPartitions().length + second!.ownedPartitions().length === partitions, 10_000, 'the partitions to be split between both workers');
