@@ -19,13 +19,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ -z "${PROPEL_REDIS_URL:-${REDIS_URL:-}}" ] && [ -z "${PROPEL_REDIS_CLUSTER:-}" ]; then
-  PORT="${PROPEL_EMBEDDED_REDIS_PORT:-6390}"
-  echo "==> no Redis configured: starting an embedded redis-server on 127.0.0.1:$PORT (AOF, appendfsync everysec, data in $STATE_DIR/redis)"
-  redis-server --port "$PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
+  REDIS_PORT="${PROPEL_EMBEDDED_REDIS_PORT:-6390}"
+  echo "==> no Redis configured: starting an embedded redis-server on 127.0.0.1:$REDIS_PORT (AOF, appendfsync everysec, data in $STATE_DIR/redis)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
     --save "" --logfile "$PWD/$STATE_DIR/logs/redis.log" --daemonize no &
   pids+=($!)
-  for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  export PROPEL_REDIS_URL="redis://127.0.0.1:$PORT"
+  for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export PROPEL_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 fi
 
 for i in $(seq 1 "$WORKERS"); do
@@ -33,6 +33,16 @@ for i in $(seq 1 "$WORKERS"); do
   node -r ./scripts/register.js apps/worker/main.ts >"$STATE_DIR/logs/worker-$i.log" 2>&1 &
   pids+=($!)
 done
+
+if [ -z "${PROPEL_ADMIN_TOKEN:-}" ]; then
+  PROPEL_ADMIN_TOKEN="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  echo "==> no PROPEL_ADMIN_TOKEN set: generated one for this run (printed below)"
+fi
+export PROPEL_ADMIN_TOKEN
+GATEWAY_PORT="${PORT:-3000}"
+echo "==> starting the gateway on port $GATEWAY_PORT (log: $STATE_DIR/logs/gateway.log)"
+PORT="$GATEWAY_PORT" node -r ./scripts/register.js apps/gateway/main.ts >"$STATE_DIR/logs/gateway.log" 2>&1 &
+pids+=($!)
 
 echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log)"
 node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
@@ -43,10 +53,14 @@ for i in $(seq 1 "$WORKERS"); do
   grep -q "ready " "$STATE_DIR/logs/worker-$i.log" || { echo "worker $i did not start:"; cat "$STATE_DIR/logs/worker-$i.log"; exit 1; }
 done
 
+for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/gateway.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "ready " "$STATE_DIR/logs/gateway.log" || { echo "the gateway did not start:"; tail -5 "$STATE_DIR/logs/gateway.log"; exit 1; }
+
 NS="${PROPEL_NAMESPACE:-propel}"
 cat <<MSG
 
-Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers and a notifier (namespace $NS).
+Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers, a notifier and the gateway at
+http://localhost:$GATEWAY_PORT (API docs: /docs; admin token: $PROPEL_ADMIN_TOKEN), namespace $NS.
 Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
 and read the counter's record (version, state, history):

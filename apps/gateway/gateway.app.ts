@@ -1,0 +1,89 @@
+import { Controller, DynamicModule, Get, INestApplication, LoggerService, LogLevel, Module, Res } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { ApiOperation, ApiResponse, ApiTags, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AdminController, AdminGuard } from './admin.controller';
+import { ApplicationsController } from './applications.controller';
+import { GatewayContext, GatewayOptions } from './gateway.context';
+import { bodyErrorMiddleware, GatewayExceptionFilter } from './gateway.errors';
+import { SharesController } from './shares.controller';
+
+/** Bodies above this are answered 413 before any handler runs. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Where the OpenAPI UI and its JSON document are served. */
+export const DOCS_PATH = 'docs';
+/** The OpenAPI document as JSON (YAML beside it at docs/openapi.yaml). */
+export const OPENAPI_JSON_PATH = 'docs/openapi.json';
+
+/** Liveness and Redis reachability, for load balancers and supervisors. */
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(private readonly ctx: GatewayContext) {}
+
+  /** 200 `{ status: 'ok', redis: 'up' }`, or 503 with `redis: 'down'` when Redis does not answer PING. */
+  @Get()
+  @ApiOperation({ summary: 'Health and Redis reachability' })
+  @ApiResponse({ status: 200, description: "{ status: 'ok', redis: 'up' }" })
+  @ApiResponse({ status: 503, description: "{ status: 'degraded', redis: 'down' }" })
+  async health(@Res({ passthrough: true }) res: { status(code: number): unknown }): Promise<{ status: string; redis: string }> {
+    if (await this.ctx.redisUp()) return { status: 'ok', redis: 'up' };
+    res.status(503);
+    return { status: 'degraded', redis: 'down' };
+  }
+}
+
+/** The gateway's Nest module, built around one GatewayContext. */
+@Module({})
+export class GatewayModule {
+  /** Binds the context the controllers and the admin guard are given. */
+  static forContext(ctx: GatewayContext): DynamicModule {
+    return {
+      module: GatewayModule,
+      controllers: [HealthController, AdminController, SharesController, ApplicationsController],
+      providers: [{ provide: GatewayContext, useValue: ctx }, AdminGuard],
+    };
+  }
+}
+
+/** A started-or-not gateway: the Nest app and the context it owns. `close()` closes both. */
+export interface Gateway {
+  app: INestApplication;
+  ctx: GatewayContext;
+  close(): Promise<void>;
+}
+
+/** The OpenAPI document of the gateway, described by the controllers' decorators. */
+function setupDocs(app: INestApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('Propel gateway')
+    .setDescription('HTTP entry to Propel referrals: activities (admin), shares, applications, ledgers. Errors answer { error: { code, message } }.')
+    .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'PROPEL_ADMIN_TOKEN' })
+    .build();
+  const document = SwaggerModule.createDocument(app, config);
+  SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: OPENAPI_JSON_PATH, yamlDocumentUrl: 'docs/openapi.yaml' });
+}
+
+/**
+ * Builds the gateway app (not listening yet): JSON bodies up to 64 KiB (malformed → 400, larger → 413),
+ * every error as `{ error: { code, message } }`, OpenAPI at /docs. The caller listens and closes it.
+ */
+export async function createGateway(options: GatewayOptions, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
+  const ctx = new GatewayContext(options);
+  try {
+    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx), { bodyParser: false, logger });
+    app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+    app.use(bodyErrorMiddleware(BODY_LIMIT_BYTES));
+    app.useGlobalFilters(new GatewayExceptionFilter());
+    app.disable('x-powered-by');
+    setupDocs(app);
+    let closed: Promise<void> | undefined;
+    const close = () => (closed ??= app.close().finally(() => ctx.close()));
+    return { app, ctx, close };
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
+}
