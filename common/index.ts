@@ -21,6 +21,7 @@ export { defaultWorkerId, Membership } from './runtime/membership';
 export { RedisStreamsClient } from './transport/streams.client';
 export { RedisStreamsServer } from './transport/streams.server';
 export type { RedisStreamsServerOptions } from './transport/streams.server';
+export { exitOnSignal } from './shutdown';
 export { StreamContext } from './transport/stream-context';
 export type { StreamEntry } from './transport/stream-context';
 export * from './actor';

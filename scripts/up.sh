@@ -8,20 +8,26 @@ bash scripts/ensure-deps.sh
 WORKERS="${PROPEL_WORKERS:-2}"
 STATE_DIR="${PROPEL_STATE_DIR:-.propel}"
 mkdir -p "$STATE_DIR/redis" "$STATE_DIR/logs"
-pids=()
+pids=()      # infrastructure (the embedded Redis), stopped last
+app_pids=()  # workers, notifier, gateway
 
 cleanup() {
   echo
   echo "==> stopping"
+  # Apps first (they drain and hand their partitions back through Redis), Redis last.
+  for pid in "${app_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${app_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT TERM
 
 if [ -z "${PROPEL_REDIS_URL:-${REDIS_URL:-}}" ] && [ -z "${PROPEL_REDIS_CLUSTER:-}" ]; then
   REDIS_PORT="${PROPEL_EMBEDDED_REDIS_PORT:-6390}"
   echo "==> no Redis configured: starting an embedded redis-server on 127.0.0.1:$REDIS_PORT (AOF, appendfsync everysec, data in $STATE_DIR/redis)"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
+  # setsid: a Ctrl-C in the terminal must not reach Redis before the apps have drained through it.
+  setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
     --save "" --logfile "$PWD/$STATE_DIR/logs/redis.log" --daemonize no &
   pids+=($!)
   for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -31,7 +37,7 @@ fi
 for i in $(seq 1 "$WORKERS"); do
   echo "==> starting worker $i (log: $STATE_DIR/logs/worker-$i.log)"
   node -r ./scripts/register.js apps/worker/main.ts >"$STATE_DIR/logs/worker-$i.log" 2>&1 &
-  pids+=($!)
+  app_pids+=($!)
 done
 
 if [ -z "${PROPEL_ADMIN_TOKEN:-}" ]; then
@@ -42,11 +48,11 @@ export PROPEL_ADMIN_TOKEN
 GATEWAY_PORT="${PORT:-3000}"
 echo "==> starting the gateway on port $GATEWAY_PORT (log: $STATE_DIR/logs/gateway.log)"
 PORT="$GATEWAY_PORT" node -r ./scripts/register.js apps/gateway/main.ts >"$STATE_DIR/logs/gateway.log" 2>&1 &
-pids+=($!)
+app_pids+=($!)
 
 echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log)"
 node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
-pids+=($!)
+app_pids+=($!)
 
 for i in $(seq 1 "$WORKERS"); do
   for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/worker-$i.log" 2>/dev/null && break; sleep 0.1; done
@@ -67,4 +73,4 @@ and read the counter's record (version, state, history):
   PROPEL_REDIS_URL=$PROPEL_REDIS_URL npm run --silent ops -- inspect counter alice
 Logs: $STATE_DIR/logs/. Ctrl-C stops everything.
 MSG
-wait -n "${pids[@]}"
+wait -n "${pids[@]}" "${app_pids[@]}"

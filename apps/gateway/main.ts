@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { compileConfig, optionsFromEnv } from '../../common';
+import { compileConfig, exitOnSignal, optionsFromEnv } from '../../common';
 import { createGateway } from './gateway.app';
 
 const DEFAULT_PORT = 3000;
@@ -32,21 +32,7 @@ async function bootstrap(): Promise<void> {
   if (!adminToken) Logger.warn('PROPEL_ADMIN_TOKEN is not set: the admin routes answer 503', 'Gateway');
   await gateway.app.listen(port);
   // Graceful shutdown: stop accepting, finish in-flight requests, close Redis, then exit 0.
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      Logger.log(`${signal}: closing`, 'Gateway');
-      gateway.close().then(
-        () => process.exit(0),
-        (err) => {
-          Logger.error(`shutdown failed: ${(err as Error).message}`, undefined, 'Gateway');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  exitOnSignal('Gateway', () => gateway.close(), () => 'closing');
   const address = gateway.app.getHttpServer().address() as { port: number } | null;
   // A line supervisors and tests wait for.
   Logger.log(`ready http://localhost:${address?.port ?? port}`, 'Gateway');

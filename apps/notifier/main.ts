@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { closeQuietly, compileConfig, createRedis, optionsFromEnv } from '../../common';
+import { closeQuietly, compileConfig, createRedis, exitOnSignal, optionsFromEnv } from '../../common';
 import { Notifier } from './notifier';
 import { compileNotifierConfig, createChannels, notifierOptionsFromEnv } from './notifier.config';
 
@@ -24,24 +24,7 @@ async function bootstrap(): Promise<void> {
   });
   await notifier.start();
   // Graceful shutdown: stop reading, let sends in progress finish, leave retrying entries pending, exit 0.
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      Logger.log(`${signal}: draining ${notifier.inFlightCount} notifications`, 'Notifier');
-      notifier
-        .stop()
-        .then(() => closeQuietly(redis))
-        .then(
-          () => process.exit(0),
-          (err) => {
-            Logger.error(`shutdown failed: ${(err as Error).message}`, undefined, 'Notifier');
-            process.exit(1);
-          },
-        );
-    });
-  }
+  exitOnSignal('Notifier', () => notifier.stop().then(() => closeQuietly(redis)), () => `draining ${notifier.inFlightCount} notifications`);
   // A line supervisors and tests wait for.
   Logger.log(`ready ${notifier.consumer} (channels ${notifierConfig.channels.join(',')})`, 'Notifier');
 }

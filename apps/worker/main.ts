@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { compileConfig, createRedis, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
+import { compileConfig, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
 import { counterActor, referralActor } from '../../actors';
 import { ActivityComponent, ActivityKeys, components } from './components/activity';
 import { WorkerModule } from './worker.module';
@@ -21,21 +21,7 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
   await app.listen();
   // Graceful shutdown: stop reading, drain in-flight turns, hand partitions back, then exit 0.
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      Logger.log(`${signal}: draining`, 'Worker');
-      app.close().then(
-        () => process.exit(0),
-        (err) => {
-          Logger.error(`shutdown failed: ${(err as Error).message}`, undefined, 'Worker');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  exitOnSignal('Worker', () => app.close());
   // A line supervisors and tests wait for.
   Logger.log(`ready ${strategy.workerId}`, 'Worker');
 }
