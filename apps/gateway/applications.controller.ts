@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { decode, partitionOf } from '../../common';
+import { partitionOf, RedisActorStore } from '../../common';
 import type { ActorRecord, AuditRecord } from '../../common';
 import { referralActor } from '../../actors';
 import type { ReferralState } from '../../actors';
@@ -101,17 +101,14 @@ export class ApplicationsController {
     return { userId, grants: await this.ctx.activity.ledger(userId) };
   }
 
-  /** Reads the actor record (hash field `d`, version `v`) and its history list straight from Redis. */
+  /** The application's record and history, through the runtime's actor store. */
   private async load(applicationId: string): Promise<{ record: ActorRecord<ReferralState>; history: AuditRecord[] }> {
     const ref = { type: referralActor.type, id: applicationId };
     const p = partitionOf(ref, this.ctx.config.runtime.partitions);
-    const [[v, d], items] = await Promise.all([
-      this.ctx.redis.hmgetBuffer(this.ctx.keys.actor(p, ref), 'v', 'd'),
-      this.ctx.redis.lrangeBuffer(this.ctx.keys.history(p, ref), 0, -1),
-    ]);
-    if (!d) throw new GatewayError(404, 'APPLICATION_NOT_FOUND', `application ${applicationId} does not exist; it is created when the invitee accepts a share (POST /shares/{code}/accept)`);
-    const record = decode<ActorRecord<ReferralState>>(d);
-    if (v) record.version = Number(v.toString());
-    return { record, history: items.map((b) => decode<AuditRecord>(b)) };
+    const store = new RedisActorStore(this.ctx.redis, this.ctx.keys);
+    const [record, history] = await Promise.all([store.load<ReferralState>(p, ref), store.history(p, ref)]);
+    if (!record) throw new GatewayError(404, 'APPLICATION_NOT_FOUND', `application ${applicationId} does not exist; it is created when the invitee accepts a share (POST /shares/{code}/accept)`);
+    return { record, history };
   }
+
 }

@@ -1,5 +1,4 @@
-import { compileConfig, createRedis, decode, Keys, optionsFromEnv, partitionOf } from '../../common';
-import type { ActorRecord, AuditRecord } from '../../common';
+import { compileConfig, createRedis, Keys, optionsFromEnv, partitionOf, RedisActorStore } from '../../common';
 
 const USAGE = `usage: ops <command>
   inspect <type> <id> [--json]   an actor's record: version, status, schedule_time, state and history
@@ -18,14 +17,12 @@ async function main(argv: string[]): Promise<number> {
         const [, type, id] = args;
         if (!type || !id) throw new Error(USAGE);
         const p = partitionOf({ type, id }, config.runtime.partitions);
-        const [v, d] = await redis.hmgetBuffer(keys.actor(p, { type, id }), 'v', 'd');
-        if (!d) {
+        const store = new RedisActorStore(redis, keys);
+        const [record, history] = await Promise.all([store.load(p, { type, id }), store.history(p, { type, id })]);
+        if (!record) {
           console.error(`no actor ${type}/${id} (partition ${p}, namespace ${config.runtime.namespace})`);
           return 2;
         }
-        const record = decode<ActorRecord>(d);
-        record.version = Number(v?.toString());
-        const history = (await redis.lrangeBuffer(keys.history(p, { type, id }), 0, -1)).map((b) => decode<AuditRecord>(b));
         if (json) console.log(JSON.stringify({ partition: p, ...record, history }));
         else {
           console.log(`${type}/${id}  partition ${p}  version ${record.version}  status ${record.status}  schedule_time ${record.scheduleTime ?? '-'}`);

@@ -1,4 +1,5 @@
 import { decode, encode } from '../codec';
+import { DEFAULTS, GROUPS } from '../constants';
 import { LeaseLostError } from '../errors';
 import { Keys } from '../keys';
 import { actorAddress, ActorRef } from '../partitioning';
@@ -41,9 +42,10 @@ export class RedisActorStore implements ActorStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-    private readonly group: string,
-    private readonly auditMaxLen: number,
-    private readonly historyLimit: number,
+    // Readers (gateway, ops) need only the first two; the defaults are the worker's.
+    private readonly group: string = GROUPS.actors,
+    private readonly auditMaxLen: number = DEFAULTS.auditMaxLen,
+    private readonly historyLimit: number = DEFAULTS.historyLimit,
   ) {}
 
   async history(partition: number, ref: ActorRef): Promise<AuditRecord[]> {

@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { decode, Keys, PropelOptions, RedisStreamsServer, RedisStreamsServerOptions } from '../../common';
+import { Keys, PropelOptions, RedisActorStore, RedisStreamsServer, RedisStreamsServerOptions } from '../../common';
 import type { ActorRecord } from '../../common';
 
 const ROOT = join(__dirname, '..', '..');
@@ -61,13 +61,9 @@ export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 20_000
   }
 }
 
-/** Reads an actor record straight from Redis. */
-export async function readRecord<S>(redis: Redis, keys: Keys, partition: number, type: string, id: string): Promise<ActorRecord<S> | null> {
-  const [v, d] = await redis.hmgetBuffer(keys.actor(partition, { type, id }), 'v', 'd');
-  if (!d) return null;
-  const record = decode<ActorRecord<S>>(d);
-  record.version = Number(v!.toString());
-  return record;
+/** Reads an actor record through the runtime's store. */
+export function readRecord<S>(redis: Redis, keys: Keys, partition: number, type: string, id: string): Promise<ActorRecord<S> | null> {
+  return new RedisActorStore(redis, keys).load<S>(partition, { type, id });
 }
 
 /** Sum of lag and pending over the actor group of every partition inbox (0 when all is consumed). */

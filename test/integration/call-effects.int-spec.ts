@@ -71,7 +71,7 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
         return r?.state.status === 'failed' ? r : null;
       }, 10_000, 'the failure to come back');
       expect(failed.state.reason).toBe('NEGATIVE');
-      const history = await new RedisActorStore(env.redis, keys, 'actors', 100, 50).history(partitionOf({ type: 'payer', id: 'bob' }, partitions), { type: 'payer', id: 'bob' });
+      const history = await new RedisActorStore(env.redis, keys).history(partitionOf({ type: 'payer', id: 'bob' }, partitions), { type: 'payer', id: 'bob' });
       expect(history.map((h) => h.message)).toEqual(['pay', 'bankAnswered']);
       expect(history.at(-1)?.why).toBe('amount must be positive');
     } finally {

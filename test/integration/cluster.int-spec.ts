@@ -5,13 +5,10 @@ import { counterActor, CounterState } from '../../actors';
 import { startTestCluster, TestCluster } from '../harness/cluster';
 import { uniqueNamespace } from '../harness/redis';
 import { fastRuntime, waitFor } from '../harness/workers';
-import { decode } from '../../common';
 import type { ActorRecord } from '../../common';
 
-async function record(cluster: Cluster, keys: Keys, p: number, id: string): Promise<ActorRecord<CounterState> | null> {
-  const [v, d] = await cluster.hmgetBuffer(keys.actor(p, { type: 'counter', id }), 'v', 'd');
-  if (!d) return null;
-  return { ...decode<ActorRecord<CounterState>>(d), version: Number(v!.toString()) };
+function record(cluster: Cluster, keys: Keys, p: number, id: string): Promise<ActorRecord<CounterState> | null> {
+  return new RedisActorStore(cluster, keys).load<CounterState>(p, { type: 'counter', id });
 }
 
 // Provokes the runtime on a 3-master Redis Cluster: partitions spread over slots and nodes.
