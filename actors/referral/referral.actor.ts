@@ -70,6 +70,8 @@ function onAccept(state: ReferralState, m: AcceptMessage, now: number): D {
     inviteeId: m.inviteeId,
     ...(m.device !== undefined ? { device: m.device } : {}),
     ...(m.ip !== undefined ? { ip: m.ip } : {}),
+    ...(m.sharerDevice !== undefined ? { sharerDevice: m.sharerDevice } : {}),
+    ...(m.sharerIp !== undefined ? { sharerIp: m.sharerIp } : {}),
     settings: resolveSettings(m.settings),
     acceptedAt: now,
     relation: { outcome: 'PENDING', attempts: 0, inFlight: false },

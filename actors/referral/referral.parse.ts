@@ -83,6 +83,8 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
     case 'Accept': {
       const device = optionalId(m, 'device', 'Accept');
       const ip = optionalId(m, 'ip', 'Accept');
+      const sharerDevice = optionalId(m, 'sharerDevice', 'Accept');
+      const sharerIp = optionalId(m, 'sharerIp', 'Accept');
       const settings = parseSettings(m.settings);
       return {
         type: 'Accept',
@@ -91,6 +93,8 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
         inviteeId: id(m, 'inviteeId', 'Accept'),
         ...(device !== undefined ? { device } : {}),
         ...(ip !== undefined ? { ip } : {}),
+        ...(sharerDevice !== undefined ? { sharerDevice } : {}),
+        ...(sharerIp !== undefined ? { sharerIp } : {}),
         ...(settings !== undefined ? { settings } : {}),
       };
     }

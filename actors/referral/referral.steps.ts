@@ -56,10 +56,16 @@ export function relationCall(app: ApplicationCore): ReferralEffect {
       activityId: app.activityId,
       sharerId: app.sharerId,
       inviteeId: app.inviteeId,
-      ...(app.device !== undefined ? { device: app.device } : {}),
-      ...(app.ip !== undefined ? { ip: app.ip } : {}),
+      ...devices(app),
     },
   };
+}
+
+/** The devices and IPs the risk checks compare, where they were given. */
+function devices(app: ApplicationCore): Partial<Pick<ApplicationCore, 'device' | 'ip' | 'sharerDevice' | 'sharerIp'>> {
+  const out: Partial<Pick<ApplicationCore, 'device' | 'ip' | 'sharerDevice' | 'sharerIp'>> = {};
+  for (const field of ['device', 'ip', 'sharerDevice', 'sharerIp'] as const) if (app[field] !== undefined) out[field] = app[field];
+  return out;
 }
 
 /** Activity 2 (sharer) or 3 (invitee): apply for that side's reward. */
@@ -77,6 +83,8 @@ export function rewardCall(app: ApplicationCore & { completedAt: number }, side:
       sharerId: app.sharerId,
       inviteeId: app.inviteeId,
       completedAt: app.completedAt,
+      // The invitee side repeats the risk checks at grant time, so a flag-only policy's flags reach the grant.
+      ...(side === 'invitee' ? devices(app) : {}),
     },
   };
 }

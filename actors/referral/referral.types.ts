@@ -71,8 +71,11 @@ export interface ApplicationCore {
   activityId: string;
   sharerId: string;
   inviteeId: string;
+  /** The invitee's device and IP at accept time, and the sharer's at share time: the risk checks compare them. */
   device?: string;
   ip?: string;
+  sharerDevice?: string;
+  sharerIp?: string;
   settings: ReferralSettings;
   acceptedAt: number;
   relation: RelationStep;
@@ -178,9 +181,12 @@ export interface AcceptMessage {
   activityId: string;
   sharerId: string;
   inviteeId: string;
-  /** Passed to the relation component's risk check (proxy self-referral). */
+  /** The invitee's device and IP, passed to the relation component's risk check (proxy self-referral). */
   device?: string;
   ip?: string;
+  /** The sharer's device and IP when the share was created; the risk check compares the invitee's with them. */
+  sharerDevice?: string;
+  sharerIp?: string;
   settings?: Partial<ReferralSettings>;
 }
 /** The invitee completed the task at `occurredAt`; `eventId` defaults to the delivery's message id. */

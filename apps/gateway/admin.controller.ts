@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Activity } from '../worker/components/activity';
 import { GatewayContext } from './gateway.context';
 import { GatewayError } from './gateway.errors';
-import { activityBodySchema, jsonSchemaOf, parseBody, parseParam } from './gateway.validation';
+import { activityBodySchema, jsonSchemaOf, parseBody, parseParam, userTagsBodySchema } from './gateway.validation';
 
 /** Compares two strings in constant time (both hashed first, so their lengths leak nothing either). */
 export function tokensEqual(given: string, expected: string): boolean {
@@ -97,5 +97,40 @@ export class AdminController {
     const activityId = parseParam(rawId, 'id');
     const { limit, used } = await this.ctx.activity.budget(activityId);
     return { activityId, limit, used, remaining: Math.max(0, limit - used) };
+  }
+}
+
+/** Operator routes for the crowd store: the tags audience rules match a user against. */
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiResponse({ status: 401, description: 'no bearer token, or the wrong one' })
+@ApiResponse({ status: 503, description: 'PROPEL_ADMIN_TOKEN is not set: the admin routes are off' })
+@UseGuards(AdminGuard)
+@Controller('admin/users')
+export class CrowdController {
+  constructor(private readonly ctx: GatewayContext) {}
+
+  /** Replaces a user's crowd tags (e.g. `new-user`, `vip`); an empty list removes them. */
+  @Put(':userId/tags')
+  @ApiOperation({ summary: "Set a user's crowd tags", description: "Audience rules (audience, inviteeAudience) match these tags." })
+  @ApiParam({ name: 'userId', description: 'user id' })
+  @ApiBody({ schema: jsonSchemaOf(userTagsBodySchema) })
+  @ApiResponse({ status: 200, description: '{ userId, tags }' })
+  @ApiResponse({ status: 400, description: 'invalid id or tags' })
+  async setTags(@Param('userId') rawUserId: string, @Body() body: unknown): Promise<{ userId: string; tags: string[] }> {
+    const userId = parseParam(rawUserId, 'userId');
+    const { tags } = parseBody(userTagsBodySchema, body, 'tags request');
+    await this.ctx.activity.setUserTags(userId, tags);
+    return { userId, tags: await this.ctx.activity.userTags(userId) };
+  }
+
+  /** A user's crowd tags. */
+  @Get(':userId/tags')
+  @ApiOperation({ summary: "Read a user's crowd tags" })
+  @ApiParam({ name: 'userId', description: 'user id' })
+  @ApiResponse({ status: 200, description: '{ userId, tags }' })
+  async tags(@Param('userId') rawUserId: string): Promise<{ userId: string; tags: string[] }> {
+    const userId = parseParam(rawUserId, 'userId');
+    return { userId, tags: await this.ctx.activity.userTags(userId) };
   }
 }

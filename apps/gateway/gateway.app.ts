@@ -2,7 +2,7 @@ import { Controller, DynamicModule, Get, INestApplication, LoggerService, LogLev
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiOperation, ApiResponse, ApiTags, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { AdminController, AdminGuard } from './admin.controller';
+import { AdminController, AdminGuard, CrowdController } from './admin.controller';
 import { ApplicationsController } from './applications.controller';
 import { GatewayContext, GatewayOptions } from './gateway.context';
 import { bodyErrorMiddleware, GatewayExceptionFilter } from './gateway.errors';
@@ -41,7 +41,7 @@ export class GatewayModule {
   static forContext(ctx: GatewayContext): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, AdminController, SharesController, ApplicationsController],
+      controllers: [HealthController, AdminController, CrowdController, SharesController, ApplicationsController],
       providers: [{ provide: GatewayContext, useValue: ctx }, AdminGuard],
     };
   }

@@ -27,6 +27,9 @@ export interface Share {
   code: string;
   activityId: string;
   sharerId: string;
+  /** The sharer's device and IP when sharing, compared with the invitee's by the risk checks. */
+  device?: string;
+  ip?: string;
   createdAt: number;
 }
 
@@ -69,9 +72,9 @@ export class GatewayContext {
   }
 
   /** Stores a new share for 30 days under a fresh code (a collision draws another code). */
-  async createShare(activityId: string, sharerId: string, now = Date.now()): Promise<Share> {
+  async createShare(activityId: string, sharerId: string, seen: { device?: string; ip?: string } = {}, now = Date.now()): Promise<Share> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const share: Share = { code: newShareCode(), activityId, sharerId, createdAt: now };
+      const share: Share = { code: newShareCode(), activityId, sharerId, ...seen, createdAt: now };
       const set = await this.redis.set(this.shareKey(share.code), JSON.stringify(share), 'EX', SHARE_TTL_S, 'NX');
       if (set === 'OK') return share;
     }

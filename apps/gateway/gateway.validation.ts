@@ -14,8 +14,11 @@ export const idSchema = z
   .max(DEFAULTS.maxIdLength, `must be at most ${DEFAULTS.maxIdLength} characters long`)
   .refine((s) => !FORBIDDEN.test(s), "must not contain '{', '}' or control characters");
 
-/** `POST /activities/:activityId/shares`. */
-export const shareBodySchema = z.object({ sharerId: idSchema }).strict();
+/** `POST /activities/:activityId/shares`: the sharer's device and ip are kept with the share for the risk checks. */
+export const shareBodySchema = z.object({ sharerId: idSchema, device: idSchema.optional(), ip: idSchema.optional() }).strict();
+
+/** `PUT /admin/users/:userId/tags`: the user's crowd tags. */
+export const userTagsBodySchema = z.object({ tags: z.array(idSchema).max(100, 'must have at most 100 tags') }).strict();
 
 /** `POST /shares/:code/accept`: device and ip feed the relation's risk checks. */
 export const acceptBodySchema = z.object({ inviteeId: idSchema, device: idSchema.optional(), ip: idSchema.optional() }).strict();

@@ -32,11 +32,11 @@ export class SharesController {
   @ApiResponse({ status: 404, description: 'the activity is not defined' })
   async share(@Param('activityId') rawActivityId: string, @Body() body: unknown): Promise<{ code: string; link: string; activityId: string; sharerId: string }> {
     const activityId = parseParam(rawActivityId, 'activityId');
-    const { sharerId } = parseBody(shareBodySchema, body, 'share request');
+    const { sharerId, device, ip } = parseBody(shareBodySchema, body, 'share request');
     if (!(await this.ctx.activity.load(activityId))) {
       throw new GatewayError(404, 'ACTIVITY_NOT_FOUND', `activity ${activityId} is not defined; an operator defines it with PUT /admin/activities/${activityId}`);
     }
-    const share = await this.ctx.createShare(activityId, sharerId);
+    const share = await this.ctx.createShare(activityId, sharerId, { ...(device !== undefined ? { device } : {}), ...(ip !== undefined ? { ip } : {}) });
     return { code: share.code, link: this.ctx.linkOf(share.code), activityId, sharerId };
   }
 
@@ -72,6 +72,8 @@ export class SharesController {
       inviteeId,
       ...(device !== undefined ? { device } : {}),
       ...(ip !== undefined ? { ip } : {}),
+      ...(share.device !== undefined ? { sharerDevice: share.device } : {}),
+      ...(share.ip !== undefined ? { sharerIp: share.ip } : {}),
     };
     // A fixed message id: a client retrying the same accept gets the application, not ALREADY_ACCEPTED.
     const turn = await this.ctx.askReferral(applicationId, message, `accept:${applicationId}:${share.sharerId}`);

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { compileConfig, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
 import { counterActor, referralActor } from '../../actors';
-import { ActivityComponent, ActivityKeys, components } from './components/activity';
+import { ActivityComponent, ActivityFaults, ActivityKeys, components } from './components/activity';
 import { WorkerModule } from './worker.module';
 
 /** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */
@@ -13,10 +13,33 @@ function ingestRoutes() {
   return ingestRouteSchema.array().parse(JSON.parse(raw));
 }
 
+/** A rate from 0 to 1 (or a delay) in an environment variable, refused with its name when malformed. */
+function envNumber(name: string, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max) throw new Error(`${name} must be a number from 0 to ${max}, not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/**
+ * Downstream faults for tests and chaos runs (never set in production): the activity component fails a
+ * share of calls before writing, loses a share of replies after committing, or answers slowly.
+ */
+function activityFaults(): ActivityFaults | undefined {
+  const failRate = envNumber('PROPEL_FAULT_ACTIVITY_FAIL_RATE', 1);
+  const afterCommitRate = envNumber('PROPEL_FAULT_ACTIVITY_LOST_REPLY_RATE', 1);
+  const delayMs = envNumber('PROPEL_FAULT_ACTIVITY_DELAY_MS', 60_000);
+  if (!failRate && !afterCommitRate && !delayMs) return undefined;
+  Logger.warn(`fault injection on: activity fail rate ${failRate}, lost-reply rate ${afterCommitRate}, delay ${delayMs} ms`, 'Worker');
+  return { failRate, afterCommitRate, delayMs };
+}
+
 async function bootstrap(): Promise<void> {
   const config = compileConfig(optionsFromEnv());
   // The activity component answers the referral actor's calls; it has a connection of its own.
-  const activity = new ActivityComponent(createRedis(config.redis, 'propel-activity'), new ActivityKeys(config.runtime.namespace));
+  const faults = activityFaults();
+  const activity = new ActivityComponent(createRedis(config.redis, 'propel-activity'), new ActivityKeys(config.runtime.namespace), faults ? { faults } : {});
   const strategy = new RedisStreamsServer({ config, actors: [counterActor, referralActor], components: components(activity), ingest: ingestRoutes() });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
   await app.listen();

@@ -5,9 +5,11 @@
   KEYS[1] definition hash (status)   KEYS[2] idempotency record ('G|<relation json>' or 'R|<code>')
   KEYS[3] the invitee's relation in the activity (relation json, kept without expiry)
   ARGV[1] relation record (JSON)   ARGV[2] first rejection of the pure checks ('' = none)   ARGV[3] idempotency TTL (s)
+  ARGV[4] definition version the pure checks were computed on
   Returns:
     {1, relationJson, replayed}   recorded (replayed = 1: the first result of this key)
     {0, code, replayed}           rejected: ACTIVITY_PAUSED, the pure check's code, or ALREADY_REFERRED
+    {-1}                          STALE: the definition changed since the checks; nothing written, decide again
     {-2}                          NOT_FOUND: the activity is not defined; nothing written
 ]]
 local seen = redis.call('GET', KEYS[2])
@@ -17,9 +19,13 @@ if seen then
   end
   return { 0, string.sub(seen, 3), 1 }
 end
-local status = redis.call('HGET', KEYS[1], 'status')
+local def = redis.call('HMGET', KEYS[1], 'status', 'ver')
+local status = def[1]
 if not status then
   return { -2 }
+end
+if def[2] ~= ARGV[4] then
+  return { -1 }
 end
 local code = ''
 if status ~= 'ACTIVE' then

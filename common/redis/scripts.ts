@@ -74,7 +74,7 @@ export interface ScriptCommands {
   applyActivity(...args: Array<string | number>): Promise<[number, string?, number?]>;
   reserveBudget(bucket: string, record: string, limit: number, perDay: number, dayField: string, ttlS: number): Promise<number>;
   releaseBudget(bucket: string, record: string, ttlS: number): Promise<number>;
-  recordRelation(def: string, idem: string, relation: string, record: string, rejection: string, ttlS: number): Promise<[number, string?, number?]>;
+  recordRelation(def: string, idem: string, relation: string, record: string, rejection: string, ttlS: number, ver: string): Promise<[number, string?, number?]>;
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();

@@ -12,6 +12,8 @@ import type { Activity, ActivityInput, ApplyRequest, ApplyResult, ConsultResult,
 export interface ActivityFaults {
   failRate: number;
   afterCommitRate?: number;
+  /** Extra latency before every call (a slow downstream), in ms. */
+  delayMs?: number;
   rng?: () => number;
 }
 
@@ -29,12 +31,22 @@ export interface RelationRequest {
   activityId: string;
   sharerId: string;
   inviteeId: string;
+  /** The invitee's device and IP, compared with the sharer's by the activity's risk policy. */
   device?: string;
   ip?: string;
+  sharerDevice?: string;
+  sharerIp?: string;
+  /** The invitee's crowd tags for `inviteeAudience`; read from the crowd store when absent. */
+  tags?: string[];
 }
 export type RelationResult = { ok: true; relation: Relation; replayed: boolean } | { ok: false; code: RejectionCode; reason: string; replayed: boolean };
 
 const STALE_RETRIES = 3;
+
+/** Whether an audience rule restricts anyone (an empty rule admits everyone without reading tags). */
+function hasRule(rule: Activity['audience']): boolean {
+  return Boolean(rule.anyOf?.length || rule.allOf?.length || rule.noneOf?.length);
+}
 
 /**
  * The activity component (活动组件): definitions in Redis, and `apply`, which decides an application with one
@@ -87,9 +99,9 @@ export class ActivityComponent {
   /** Applies for the activity's prize at `now`: a grant, or a rejection with its reason code; both are final per key. */
   async apply(req: ApplyRequest, now: number): Promise<ApplyResult> {
     this.validate(req);
-    this.inject('failRate', 'before');
+    await this.inject('failRate', 'before');
     const result = await this.evaluate(req, now, 'apply');
-    this.inject('afterCommitRate', 'after');
+    await this.inject('afterCommitRate', 'after');
     return result as ApplyResult;
   }
 
@@ -100,19 +112,50 @@ export class ActivityComponent {
     return r.ok ? { ok: true, flags: r.grant.flags ?? [] } : { ok: false, code: r.code, reason: r.reason };
   }
 
-  /** Records that `sharerId` referred `inviteeId`: SELF_REFERRAL, ALREADY_REFERRED or ACTIVITY_PAUSED otherwise. */
+  /**
+   * Records that `sharerId` referred `inviteeId` (activity 1) after the checks of the relation step: the
+   * invitee audience, self-referral, the same device or IP as the sharer (reject or flag per the activity's
+   * policy), then ACTIVITY_PAUSED and ALREADY_REFERRED in the script. Final per idempotency key.
+   */
   async applyRelation(req: RelationRequest, idempotencyKey: string, now: number): Promise<RelationResult> {
     for (const [v, what] of [[req.activityId, 'activityId'], [req.sharerId, 'sharerId'], [req.inviteeId, 'inviteeId'], [idempotencyKey, 'idempotency key']] as const) assertValidId(v, what);
-    this.inject('failRate', 'before');
-    const relation: Relation = { ...req, at: now, key: idempotencyKey };
-    const self = req.sharerId === req.inviteeId ? 'SELF_REFERRAL' : '';
+    await this.inject('failRate', 'before');
+    const { tags: given, ...fields } = req;
+    const tags = given ?? (await this.userTags(req.inviteeId));
     const k = this.keys;
-    const reply = await scripts(this.redis).recordRelation(k.definition(req.activityId), k.idempotency(req.activityId, `rel:${idempotencyKey}`), k.relation(req.activityId, req.inviteeId), JSON.stringify(relation), self, this.ttlS);
-    if (reply[0] === -2) throw this.notFound(req.activityId);
-    this.inject('afterCommitRate', 'after');
-    const replayed = reply[2] === 1;
-    if (reply[0] === 1) return { ok: true, relation: JSON.parse(String(reply[1])) as Relation, replayed };
-    return this.rejected(String(reply[1]) as RejectionCode, replayed);
+    for (let attempt = 0; attempt < STALE_RETRIES; attempt++) {
+      const loaded = await this.load(req.activityId);
+      if (!loaded) throw this.notFound(req.activityId);
+      const sharer = { userId: req.sharerId, ...(req.sharerDevice !== undefined ? { device: req.sharerDevice } : {}), ...(req.sharerIp !== undefined ? { ip: req.sharerIp } : {}) };
+      const verdict = pureVerdict(loaded.activity, { userId: req.inviteeId, attributes: { tags }, device: req.device, ip: req.ip, sharer }, loaded.activity.inviteeAudience);
+      const relation: Relation = { ...fields, at: now, key: idempotencyKey, ...(verdict.flags.length > 0 ? { flags: verdict.flags } : {}) };
+      const reply = await scripts(this.redis).recordRelation(
+        k.definition(req.activityId), k.idempotency(req.activityId, `rel:${idempotencyKey}`), k.relation(req.activityId, req.inviteeId),
+        JSON.stringify(relation), verdict.rejection ?? '', this.ttlS, loaded.ver,
+      );
+      if (reply[0] === -1) continue; // redefined while deciding: decide again on the new version
+      if (reply[0] === -2) throw this.notFound(req.activityId);
+      await this.inject('afterCommitRate', 'after');
+      const replayed = reply[2] === 1;
+      if (reply[0] === 1) return { ok: true, relation: JSON.parse(String(reply[1])) as Relation, replayed };
+      return this.rejected(String(reply[1]) as RejectionCode, replayed);
+    }
+    throw new RetryableError(ACTIVITY_ERRORS.unavailable, `activity ${req.activityId} was redefined ${STALE_RETRIES} times while deciding; try again`);
+  }
+
+  /** Replaces a user's crowd tags (what the audience rules match); an empty list removes them. */
+  async setUserTags(userId: string, tags: readonly string[]): Promise<void> {
+    assertValidId(userId, 'userId');
+    for (const tag of tags) assertValidId(tag, 'tag');
+    const key = this.keys.userTags(userId);
+    const tx = this.redis.multi().del(key);
+    if (tags.length > 0) tx.sadd(key, ...tags);
+    await tx.exec();
+  }
+
+  /** A user's crowd tags, sorted. */
+  async userTags(userId: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.userTags(userId))).sort();
   }
 
   /** A user's grants over every activity, oldest first. */
@@ -131,12 +174,15 @@ export class ActivityComponent {
 
   private async evaluate(req: ApplyRequest, now: number, mode: 'apply' | 'consult'): Promise<ApplyResult> {
     let held: HeldReservation | null = null;
+    // Tags given with the request win; otherwise the crowd store says who the user is (read only when a rule needs it).
+    let tags = req.attributes?.tags;
     for (let attempt = 0; attempt < STALE_RETRIES; attempt++) {
       const loaded = await this.load(req.activityId);
       if (!loaded) throw this.notFound(req.activityId);
       const { activity, ver } = loaded;
+      if (tags === undefined && hasRule(activity.audience)) tags = await this.userTags(req.userId);
       const periods = periodKeys(now, activity.timeZone);
-      const verdict = pureVerdict(activity, req);
+      const verdict = pureVerdict(activity, { ...req, attributes: { ...req.attributes, tags: tags ?? [] } });
       let budget: BudgetMode = 'inline';
       if (activity.budgetBuckets > 1) {
         if (mode === 'consult') budget = await this.buckets.peek(activity, periods.day);
@@ -187,8 +233,9 @@ export class ActivityComponent {
     return new TerminalError(ACTIVITY_ERRORS.notFound, `activity ${activityId} is not defined`);
   }
 
-  private inject(rate: 'failRate' | 'afterCommitRate', when: 'before' | 'after'): void {
+  private async inject(rate: 'failRate' | 'afterCommitRate', when: 'before' | 'after'): Promise<void> {
     const f = this.options.faults;
+    if (f?.delayMs && when === 'before') await new Promise((r) => setTimeout(r, f.delayMs));
     if (!f || !(f[rate] ?? 0) || (f.rng ?? Math.random)() >= (f[rate] ?? 0)) return;
     if (when === 'before') throw new RetryableError(ACTIVITY_ERRORS.unavailable, 'injected fault: the activity service is unavailable; nothing was written');
     throw new RetryableError(ACTIVITY_ERRORS.lostReply, 'injected fault: the reply was lost after the grant committed; retry with the same key');

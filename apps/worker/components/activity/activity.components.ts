@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, TerminalError } from '../../../../common';
 import type { Component } from '../../../../common';
 import type { ActivityComponent } from './activity.component';
+import type { ApplyRequest } from './activity.types';
 
 // The inputs the referral actor sends (actors/referral/referral.steps.ts: relationCall, rewardCall).
 const relationInput = z.object({
@@ -11,6 +12,8 @@ const relationInput = z.object({
   inviteeId: z.string(),
   device: z.string().optional(),
   ip: z.string().optional(),
+  sharerDevice: z.string().optional(),
+  sharerIp: z.string().optional(),
 });
 const rewardInput = z.object({
   applicationId: z.string().optional(),
@@ -20,8 +23,21 @@ const rewardInput = z.object({
   sharerId: z.string(),
   inviteeId: z.string(),
   completedAt: z.number().optional(),
+  device: z.string().optional(),
+  ip: z.string().optional(),
+  sharerDevice: z.string().optional(),
+  sharerIp: z.string().optional(),
   attributes: z.object({ tags: z.array(z.string()).optional() }).passthrough().optional(),
 });
+
+/** The invitee side's risk inputs: its device and IP beside the sharer's. */
+function inviteeRisk(req: z.output<typeof rewardInput>): Pick<ApplyRequest, 'device' | 'ip' | 'sharer'> {
+  return {
+    ...(req.device !== undefined ? { device: req.device } : {}),
+    ...(req.ip !== undefined ? { ip: req.ip } : {}),
+    sharer: { userId: req.sharerId, ...(req.sharerDevice !== undefined ? { device: req.sharerDevice } : {}), ...(req.sharerIp !== undefined ? { ip: req.sharerIp } : {}) },
+  };
+}
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, name: string): T {
   const r = schema.safeParse(input);
@@ -43,7 +59,7 @@ export function components(activity: ActivityComponent, clock: () => number = Da
       const { applicationId: _ignored, ...relation } = req;
       const r = await activity.applyRelation(relation, ctx.idempotencyKey, clock());
       if (!r.ok) throw new TerminalError(r.code, r.reason);
-      return { relationKey: r.relation.key, sharerId: r.relation.sharerId, inviteeId: r.relation.inviteeId, at: r.relation.at };
+      return { relationKey: r.relation.key, sharerId: r.relation.sharerId, inviteeId: r.relation.inviteeId, at: r.relation.at, ...(r.relation.flags ? { flags: r.relation.flags } : {}) };
     },
     'activity.apply': async (input, ctx) => {
       const req = parse(rewardInput, input, 'activity.apply');
@@ -53,7 +69,7 @@ export function components(activity: ActivityComponent, clock: () => number = Da
           userId: req.userId,
           idempotencyKey: ctx.idempotencyKey,
           ...(req.attributes ? { attributes: req.attributes } : {}),
-          ...(req.side === 'invitee' ? { sharer: { userId: req.sharerId } } : {}),
+          ...(req.side === 'invitee' ? inviteeRisk(req) : {}),
         },
         clock(),
       );

@@ -36,6 +36,10 @@ export class ActivityKeys {
   relation(activityId: string, inviteeId: string): string {
     return `${this.tag(activityId)}:rel:${inviteeId}`;
   }
+  /** A user's crowd tags (a set), which audience rules match; in a slot of its own, read before a decision. */
+  userTags(userId: string): string {
+    return `{${this.ns}:crowd}:u:${userId}`;
+  }
   /** Hash tag of budget bucket `i` of `n`: the activity's own tag when the budget is not split. */
   bucketTag(activityId: string, i: number, n: number): string {
     return n === 1 ? this.tag(activityId) : `{${this.ns}:act:${activityId}:b${i}}`;

@@ -67,16 +67,20 @@ export function inAudience(rule: Activity['audience'], attributes: ApplyRequest[
 }
 
 /**
- * The checks that depend only on the definition and the request, in order: audience, self-referral, same
- * device, same IP. Returns the first rejection (or null) and the flags of flag-only policies. The script
+ * The checks that depend only on the definition and the request, in order: audience (the reward audience
+ * unless another rule is given: the relation step passes `inviteeAudience`), self-referral, same device, same IP. Returns the first rejection (or null) and the flags of flag-only policies. The script
  * verifies the definition version these were computed on, so they hold at the moment it commits.
  */
-export function pureVerdict(activity: Activity, req: Pick<ApplyRequest, 'userId' | 'attributes' | 'device' | 'ip' | 'sharer'>): {
+export function pureVerdict(
+  activity: Activity,
+  req: Pick<ApplyRequest, 'userId' | 'attributes' | 'device' | 'ip' | 'sharer'>,
+  audience: Activity['audience'] = activity.audience,
+): {
   rejection: RejectionCode | null;
   flags: string[];
 } {
   const flags: string[] = [];
-  if (!inAudience(activity.audience, req.attributes)) return { rejection: 'NOT_IN_AUDIENCE', flags };
+  if (!inAudience(audience, req.attributes)) return { rejection: 'NOT_IN_AUDIENCE', flags };
   const sharer = req.sharer;
   if (sharer) {
     if (sharer.userId === req.userId) return { rejection: 'SELF_REFERRAL', flags };

@@ -54,17 +54,21 @@ function isTimeZone(tz: string): boolean {
 const count = z.number().int().positive();
 const tags = z.array(z.string().min(1)).optional();
 const riskAction = z.enum(['reject', 'flag', 'off']);
+const audienceRule = z.object({ anyOf: tags, allOf: tags, noneOf: tags }).strict();
 
 /**
- * An activity definition. The audience rule is data: tags the request's `attributes.tags` must contain
- * (`anyOf`: at least one, `allOf`: every one, `noneOf`: none); an empty rule admits everyone.
+ * An activity definition. An audience rule is data: tags the user must carry (`anyOf`: at least one, `allOf`:
+ * every one, `noneOf`: none); an empty rule admits everyone. `audience` decides who may be rewarded (each side
+ * at activities 2 and 3), `inviteeAudience` who may be invited (activity 1, e.g. only new users). A user's
+ * tags come from the request's `attributes.tags` or else from the crowd store (ActivityComponent.setUserTags).
  */
 export const activitySchema = z
   .object({
     id: z.string().min(1).max(128).regex(/^[^{}\s\u0000-\u001f\u007f]+$/, "must not contain '{', '}', spaces or control characters"),
     status: z.enum(['ACTIVE', 'PAUSED']).default('ACTIVE'),
     timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai'),
-    audience: z.object({ anyOf: tags, allOf: tags, noneOf: tags }).strict().default({}),
+    audience: audienceRule.default({}),
+    inviteeAudience: audienceRule.default({}),
     risk: z
       .object({
         selfReferral: z.literal('reject').default('reject'),
@@ -141,6 +145,10 @@ export interface Relation {
   inviteeId: string;
   device?: string;
   ip?: string;
+  sharerDevice?: string;
+  sharerIp?: string;
+  /** Risk flags of flag-only policies at the relation step; absent when none. */
+  flags?: string[];
   at: number;
   key: string;
 }
