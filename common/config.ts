@@ -32,6 +32,8 @@ const runtimeSchema = z.object({
   timerRedeliveryMs: z.number().int().min(100).default(DEFAULTS.timerRedeliveryMs),
   actorLeaseMs: z.number().int().min(300).default(DEFAULTS.actorLeaseMs),
   callTimeoutMs: z.number().int().min(10).default(DEFAULTS.callTimeoutMs),
+  maxConcurrentCalls: z.number().int().min(1).default(DEFAULTS.maxConcurrentCalls),
+  maxQueuedCalls: z.number().int().min(1).default(DEFAULTS.maxQueuedCalls),
   auditMaxLen: z.number().int().min(1).default(DEFAULTS.auditMaxLen),
   deadMaxLen: z.number().int().min(1).default(DEFAULTS.deadMaxLen),
   historyLimit: z.number().int().min(0).default(DEFAULTS.historyLimit),
@@ -85,6 +87,8 @@ const ENV_NUMBERS: Array<[string, keyof RuntimeConfig]> = [
   ['PROPEL_TICK_MS', 'tickMs'],
   ['PROPEL_ACTOR_LEASE_MS', 'actorLeaseMs'],
   ['PROPEL_CALL_TIMEOUT_MS', 'callTimeoutMs'],
+  ['PROPEL_MAX_CONCURRENT_CALLS', 'maxConcurrentCalls'],
+  ['PROPEL_MAX_QUEUED_CALLS', 'maxQueuedCalls'],
   ['PROPEL_STATE_CACHE_SIZE', 'stateCacheSize'],
 ];
 

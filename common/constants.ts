@@ -27,6 +27,10 @@ export const DEFAULTS = {
   actorLeaseMs: 10_000,
   /** A call effect whose reply has not arrived by then is answered with CALL_TIMEOUT. */
   callTimeoutMs: 30_000,
+  /** Actors whose call effects run at once per worker; the others wait in a queue, in order. */
+  maxConcurrentCalls: 256,
+  /** Queued call effects beyond which the worker stops reading new entries until the queue shrinks. */
+  maxQueuedCalls: 10_000,
   /** Streams are trimmed approximately to these lengths in the scripts that append to them. */
   auditMaxLen: 100_000,
   deadMaxLen: 100_000,

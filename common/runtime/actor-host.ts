@@ -38,7 +38,12 @@ export const ACTOR_PREFIX = 'actor:';
 export class ActorHost {
   private readonly logger = new Logger('ActorHost');
   private readonly cache = new Map<string, ActorRecord>();
+  /** Call effects started or queued, until their replies are delivered (drain waits for them). */
   private readonly calls = new Set<Promise<void>>();
+  /** Actors' call groups waiting for a slot; at most `maxConcurrentCalls` groups run at once. */
+  private readonly callQueue: Array<() => void> = [];
+  private runningCalls = 0;
+  private capacityWaiters: Array<() => void> = [];
   private readonly limits: TurnLimits;
   private readonly redlock: Redlock;
   readonly batcher: CommitBatcher;
@@ -217,10 +222,49 @@ export class ActorHost {
    * delivers each result to the actor's inbox as soon as it is in. One lease per turn, not per call: the
    * calls of one decision (a referral's two rewards) must not shut each other out.
    */
+  /**
+   * Runs a turn's call effects once a slot is free: at most `maxConcurrentCalls` actors' calls run at once and
+   * the rest wait in order. Calls still queued when their deadline passes are not started; the deadline timer
+   * answers them with CALL_TIMEOUT and the actor retries with the same idempotency keys.
+   */
   private startCalls(partition: number, ref: ActorRef, calls: CallEffect[]): void {
-    const run = this.runCalls(partition, ref, calls).catch((err) => this.logger.error(`calls of ${actorAddress(ref)} could not deliver their replies: ${(err as Error).message}`));
+    const deadline = Date.now() + this.config.callTimeoutMs;
+    const run = new Promise<void>((resolve) => this.callQueue.push(resolve))
+      .then(() => {
+        if (Date.now() >= deadline) return;
+        return this.runCalls(partition, ref, calls);
+      })
+      .catch((err) => this.logger.error(`calls of ${actorAddress(ref)} could not deliver their replies: ${(err as Error).message}`))
+      .finally(() => {
+        this.runningCalls--;
+        this.pumpCalls();
+      });
     this.calls.add(run);
-    run.finally(() => this.calls.delete(run));
+    void run.finally(() => this.calls.delete(run));
+    this.pumpCalls();
+  }
+
+  private pumpCalls(): void {
+    while (this.runningCalls < this.config.maxConcurrentCalls && this.callQueue.length > 0) {
+      this.runningCalls++;
+      this.callQueue.shift()!();
+    }
+    if (this.callQueue.length < this.config.maxQueuedCalls && this.capacityWaiters.length > 0) {
+      const waiters = this.capacityWaiters;
+      this.capacityWaiters = [];
+      waiters.forEach((w) => w());
+    }
+  }
+
+  /** Resolves while queued call effects are under `maxQueuedCalls`: the readers pause until then (backpressure). */
+  callCapacity(): Promise<void> {
+    if (this.callQueue.length < this.config.maxQueuedCalls) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Call effects running and waiting for a slot (for metrics and tests). */
+  callLoad(): { running: number; queued: number } {
+    return { running: this.runningCalls, queued: this.callQueue.length };
   }
 
   private async runCalls(partition: number, ref: ActorRef, calls: CallEffect[]): Promise<void> {

@@ -36,6 +36,8 @@ export interface PartitionConsumerOptions {
   handleBatch?: BatchHandler;
   /** A handler reported the partition lease gone. */
   onLeaseLost(partition: number): void;
+  /** More backpressure: reading pauses until this resolves (e.g. while too many call effects are queued). */
+  capacity?(): Promise<void>;
 }
 
 type RawEntry = [Buffer, Buffer[] | null];
@@ -357,9 +359,9 @@ export class PartitionConsumer {
     if (this.drainWaiters.length) this.drainWaiters.forEach((w) => w());
   }
 
-  private waitCapacity(): Promise<void> {
-    if (this.inFlightCount < this.o.config.maxInFlight) return Promise.resolve();
-    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  private async waitCapacity(): Promise<void> {
+    if (this.inFlightCount >= this.o.config.maxInFlight) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+    await this.o.capacity?.();
   }
 
   private async drain(done: () => boolean): Promise<void> {

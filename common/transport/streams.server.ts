@@ -81,6 +81,7 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
       batchable: (envelope) => !envelope.replyTo && envelope.pattern.startsWith(ACTOR_PREFIX) && actors.has(envelope.pattern.slice(ACTOR_PREFIX.length)),
       handleBatch: (p, items) => this.host!.deliverBatch(p, items),
       onLeaseLost: (p) => void this.partitions?.lost(p),
+      capacity: () => this.host!.callCapacity(),
     }));
     const membership = new Membership(redis, this.keys, this.workerId, rt.memberTtlMs);
     this.partitions = new PartitionManager(redis, this.keys, membership, rt.partitions, rt.leaseTtlMs, rt.heartbeatMs, {

@@ -79,4 +79,39 @@ describe('call effects under the actor lease (lock_time, redlock)', () => {
       await worker.close();
     }
   });
+
+  it('at most maxConcurrentCalls actors call out at once; the rest wait their turn and all finish', async () => {
+    const ns = uniqueNamespace('callpool');
+    const keys = new Keys(ns);
+    const runtime = fastRuntime(ns, { maxConcurrentCalls: 3, maxQueuedCalls: 5 });
+    const partitions = runtime.partitions as number;
+    let running = 0;
+    let peak = 0;
+    const worker = await startWorker(env.url, {
+      runtime,
+      actors: [payer],
+      components: {
+        bank: async (_input, { idempotencyKey }) => {
+          peak = Math.max(peak, ++running);
+          await new Promise((r) => setTimeout(r, 20));
+          running--;
+          return { receiptFor: idempotencyKey };
+        },
+      },
+    });
+    const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
+    try {
+      const ids = Array.from({ length: 40 }, (_, i) => `payer-${i}`);
+      await Promise.all(ids.map((id) => client.tell(payer, id, { type: 'pay', amount: 1 })));
+      for (const id of ids) {
+        const p = partitionOf({ type: 'payer', id }, partitions);
+        await waitFor(async () => (await readRecord<PayState>(env.redis, keys, p, 'payer', id))?.state.status === 'paid', 15_000, `${id} paid`);
+      }
+      expect(peak).toBe(3); // the pool filled up, and never went past its size
+      expect(worker['host']?.callLoad()).toEqual({ running: 0, queued: 0 });
+    } finally {
+      await client.close();
+      await worker.close();
+    }
+  });
 });
