@@ -1,8 +1,11 @@
-import { compileConfig, createRedis, Keys, optionsFromEnv, partitionOf, RedisActorStore } from '../../common';
+import { userInfo } from 'node:os';
+import type { ActorDefinition } from '../../common';
+import { compileConfig, createRedis, Keys, optionsFromEnv, partitionOf, RedisActorStore, RedisStreamsClient } from '../../common';
 
 const USAGE = `usage: ops <command>
   inspect <type> <id> [--json]   an actor's record: version, status, schedule_time, state and history
-  members [--json]               live workers and the partitions each holds`;
+  members [--json]               live workers and the partitions each holds
+  retry <type> <id> [--json]     re-drive an actor in MANUAL_INTERVENTION (sends RetryFromOps; at most once per grant)`;
 
 /** A first operator tool over Redis (the full CLI comes with the sweepers issue). */
 async function main(argv: string[]): Promise<number> {
@@ -46,6 +49,23 @@ async function main(argv: string[]): Promise<number> {
           console.log(`unowned partitions: ${orphans.length ? orphans.join(' ') : 'none'}`);
         }
         return 0;
+      }
+      case 'retry': {
+        const [, type, id] = args;
+        if (!type || !id) throw new Error(USAGE);
+        const operator = process.env.PROPEL_OPERATOR ?? userInfo().username;
+        const client = new RedisStreamsClient({ redis: config.redis, runtime: { namespace: config.runtime.namespace, partitions: config.runtime.partitions } });
+        try {
+          // ops hosts no actor definitions: the client only reads the type name to route the message.
+          const actor = { type } as ActorDefinition<unknown, { type: 'RetryFromOps'; operator: string }>;
+          const turn = await client.ask(actor, id, { type: 'RetryFromOps', operator }, { timeoutMs: 10_000 });
+          if (json) console.log(JSON.stringify(turn));
+          else if (turn.rejected) console.error(`${type}/${id} not retried: ${turn.rejected.code}: ${turn.rejected.reason}`);
+          else console.log(`${type}/${id} retried by ${operator}: now ${turn.status} (version ${turn.version})`);
+          return turn.rejected ? 3 : 0;
+        } finally {
+          await client.close();
+        }
       }
       default:
         console.error(USAGE);
