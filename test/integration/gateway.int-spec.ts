@@ -104,6 +104,35 @@ describe('gateway: HTTP entry to referrals (admin, shares, applications, ledgers
       expect(await call('POST', '/admin/activities/spring-invite/resume', undefined, ADMIN)).toEqual({ status: 200, body: { activityId: 'spring-invite', status: 'ACTIVE' } });
     });
 
+    it('scenarios 3 and 4 over HTTP: the sharer device kept with the share meets the invitee on accept; crowd tags set by an operator', async () => {
+      const define = (id: string, extra: Record<string, unknown>) =>
+        call('PUT', `/admin/activities/${id}`, { timeZone: 'UTC', budget: { total: 10 }, prize: { kind: 'coupon', amount: 5 }, ...extra }, ADMIN);
+      expect((await define('risky', { risk: { sameDevice: 'reject' } })).status).toBe(200);
+      const share = await call<{ code: string }>('POST', '/activities/risky/shares', { sharerId: 'mia', device: 'dev-m', ip: '10.1.1.1' });
+      await call('POST', `/shares/${share.body.code}/accept`, { inviteeId: 'mia-2', device: 'dev-m', ip: '10.9.9.9' });
+      const rejected = await waitFor(async () => {
+        const a = await call('GET', '/applications/risky:mia-2');
+        return a.body.status === 'REJECTED' ? a : null;
+      }, 10_000, 'the risk check');
+      expect(rejected.body).toMatchObject({ relation: { outcome: 'REJECTED', reason: 'RISK_SAME_DEVICE' } });
+
+      // Tags need the admin token; with them the audience rule admits the sharer and not the invitee.
+      expect((await call('PUT', '/admin/users/nia/tags', { tags: ['member'] })).status).toBe(401);
+      expect(await call('PUT', '/admin/users/nia/tags', { tags: ['member'] }, ADMIN)).toEqual({ status: 200, body: { userId: 'nia', tags: ['member'] } });
+      expect(await call('PUT', '/admin/users/nia/tags', { tags: 'member' }, ADMIN)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_REQUEST' } } });
+      expect((await call('GET', '/admin/users/nia/tags', undefined, ADMIN)).body).toEqual({ userId: 'nia', tags: ['member'] });
+      await define('members', { audience: { anyOf: ['member'] } });
+      const code = (await call<{ code: string }>('POST', '/activities/members/shares', { sharerId: 'nia' })).body.code;
+      await call('POST', `/shares/${code}/accept`, { inviteeId: 'nia-2' });
+      await waitFor(async () => (await call('GET', '/applications/members:nia-2')).body.status === 'RELATION_ESTABLISHED', 10_000, 'the relation');
+      await call('POST', '/applications/members:nia-2/task-completed', { eventId: 'order-n' });
+      const done = await waitFor(async () => {
+        const a = await call('GET', '/applications/members:nia-2');
+        return a.body.status === 'SHARER_ONLY' ? a : null;
+      }, 10_000, 'the rewards');
+      expect(done.body).toMatchObject({ sharer: { outcome: 'GRANTED' }, invitee: { outcome: 'REJECTED', reason: 'NOT_IN_AUDIENCE' } });
+    });
+
     it('admin routes answer 401 without the token and with a wrong one', async () => {
       const body = { timeZone: 'UTC', budget: { total: 1 }, prize: { kind: 'points', amount: 1 } };
       for (const headers of [{}, { authorization: 'Bearer wrong-token' }, { authorization: TOKEN }] as Array<Record<string, string>>) {
