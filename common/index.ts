@@ -11,7 +11,7 @@ export type { ActorRef } from './partitioning';
 export { closeQuietly, createRedis, duplicateForBlocking, isCluster } from './redis/connection';
 export type { RedisClient } from './redis/connection';
 export { ScriptCode, scriptVersions } from './redis/scripts';
-export { ActorHost } from './runtime/actor-host';
+export { ActorHost, MANUAL_INTERVENTION } from './runtime/actor-host';
 export type { Component, TurnReply } from './runtime/actor-host';
 export { CommitBatcher, RedisActorStore } from './runtime/actor-store';
 export type { ActorStore, CommitTurn } from './runtime/actor-store';

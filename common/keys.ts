@@ -31,6 +31,10 @@ export class Keys {
   due(p: number): string {
     return `${this.tag(p)}:due`;
   }
+  /** Actors waiting for a person (status MANUAL_INTERVENTION): ZSET of actor addresses, scored by when they entered. */
+  manual(p: number): string {
+    return `${this.tag(p)}:manual`;
+  }
   /** Messages for actors of other partitions and for named streams, relayed after commit. */
   outbox(p: number): string {
     return `${this.tag(p)}:outbox`;

@@ -3,13 +3,14 @@
 
   Every key is in the partition's hash tag, so the whole batch runs in one Cluster slot.
   KEYS[1] inbox stream        KEYS[2] due index (ZSET)   KEYS[3] outbox stream
-  KEYS[4] audit stream        KEYS[5] partition lease
-  KEYS[6..] per turn, in turn order: the actor hash, then the actor's history list
+  KEYS[4] audit stream        KEYS[5] partition lease    KEYS[6] manual-intervention index (ZSET)
+  KEYS[7..] per turn, in turn order: the actor hash, then the actor's history list
   ARGV[1] consumer group      ARGV[2] lease token ('' skips the lease check)
   ARGV[3] audit MAXLEN ~      ARGV[4] history length kept per actor     ARGV[5] number of turns
   then per turn:
     entryId ('' = none to ack), expectedVersion (-1 = acknowledge only), state bytes,
     dueScore ('' = remove from the due index, '-' = leave it as it is), dueMember,
+    manual ('-' = unchanged, '' = left manual intervention, else the time it entered it),
     nOutbox, nLocal, nAudit, then nOutbox pairs (target stream, envelope), nLocal envelopes, nAudit records
     (each audit record is appended to the audit stream and to the actor's history list, which is
     trimmed back to the limit once it grows past 1.5 times it)
@@ -37,12 +38,13 @@ for t = 1, n do
   local state = ARGV[a + 2]
   local dueScore = ARGV[a + 3]
   local dueMember = ARGV[a + 4]
-  local nOut = tonumber(ARGV[a + 5])
-  local nLocal = tonumber(ARGV[a + 6])
-  local nAudit = tonumber(ARGV[a + 7])
-  a = a + 8
-  local key = KEYS[4 + 2 * t]
-  local historyKey = KEYS[5 + 2 * t]
+  local manual = ARGV[a + 5]
+  local nOut = tonumber(ARGV[a + 6])
+  local nLocal = tonumber(ARGV[a + 7])
+  local nAudit = tonumber(ARGV[a + 8])
+  a = a + 9
+  local key = KEYS[5 + 2 * t]
+  local historyKey = KEYS[6 + 2 * t]
   local code = 0
   if refused[key] then
     code = -1
@@ -58,6 +60,11 @@ for t = 1, n do
         redis.call('ZREM', KEYS[2], dueMember)
       elseif dueScore ~= '-' then
         redis.call('ZADD', KEYS[2], dueScore, dueMember)
+      end
+      if manual == '' then
+        redis.call('ZREM', KEYS[6], dueMember)
+      elseif manual ~= '-' then
+        redis.call('ZADD', KEYS[6], manual, dueMember)
       end
     end
   end

@@ -31,6 +31,9 @@ export interface TurnReply<S = unknown> {
 const MAX_STALE_RETRIES = 3;
 export const ACTOR_PREFIX = 'actor:';
 
+/** The status the runtime indexes for ops: an actor waiting for a person (see Keys.manual). */
+export const MANUAL_INTERVENTION = 'MANUAL_INTERVENTION';
+
 /**
  * Runs actor turns for the partitions this worker owns: load (cache or Redis), pure turn, batched commit,
  * then the effects that happen after commit (call effects under the actor lease, relay kicks).
@@ -93,6 +96,9 @@ export class ActorHost {
       turn.record = result.record;
       // A timer tick always rewrites the score: fireTimers re-armed it as a safety net.
       turn.dueChanged = data.timer !== undefined || result.record.scheduleTime !== current.scheduleTime;
+      const wasManual = current.status === MANUAL_INTERVENTION;
+      const isManual = result.record.status === MANUAL_INTERVENTION;
+      if (isManual !== wasManual) turn.manual = isManual ? now : 'left';
       for (const send of result.sends) this.route(partition, send.to, send.message, send.id, now, turn);
       for (const emit of result.emits) {
         turn.outbox.push([this.keys.named(emit.stream), encodeEnvelope({ id: emit.id, pattern: emit.stream, data: emit.payload, ts: now })]);

@@ -18,6 +18,8 @@ export interface CommitTurn {
   record?: ActorRecord;
   /** False when the turn leaves the actor's due-index score as it is (saves a write). */
   dueChanged?: boolean;
+  /** The actor entered (at this time) or left ('left') MANUAL_INTERVENTION with this turn: the manual index follows. */
+  manual?: number | 'left';
   outbox: Array<[stream: string, envelope: Buffer]>;
   local: Buffer[];
   audit: Buffer[];
@@ -69,7 +71,7 @@ export class RedisActorStore implements ActorStore {
 
   async commit(partition: number, turns: CommitTurn[], leaseToken: string): Promise<number[]> {
     const k = this.keys;
-    const keyList: string[] = [k.inbox(partition), k.due(partition), k.outbox(partition), k.audit(partition), k.lease(partition)];
+    const keyList: string[] = [k.inbox(partition), k.due(partition), k.outbox(partition), k.audit(partition), k.lease(partition), k.manual(partition)];
     const args: Array<string | Buffer | number> = [this.group, leaseToken, this.auditMaxLen, this.historyLimit, turns.length];
     for (const t of turns) {
       keyList.push(k.actor(partition, t.ref), k.history(partition, t.ref));
@@ -81,6 +83,7 @@ export class RedisActorStore implements ActorStore {
         r ? encode(r) : '',
         !r || t.dueChanged === false ? '-' : r.scheduleTime !== null ? r.scheduleTime : '',
         actorAddress(t.ref),
+        t.manual === undefined ? '-' : t.manual === 'left' ? '' : t.manual,
         t.outbox.length,
         t.local.length,
         t.audit.length,

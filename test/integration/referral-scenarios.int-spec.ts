@@ -344,12 +344,15 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     expect(inspected).toMatchObject({ status: 'MANUAL_INTERVENTION', state: { manual: { reason: 'MAX_RETRIES' } } });
     expect(inspected.state.manual.detail).toMatch(/2 retry rounds used .*ACTIVITY_UNAVAILABLE/);
     expect(await activity.budget('s12')).toEqual({ limit: 1000, used: 0 });
+    const manualIndex = keys.manual(partitionOfApp(app));
+    expect(Number(await env.redis.zscore(manualIndex, `referral/${app}`))).toBe(stuck.manual.since); // listed for ops
 
     faults.failRate = 0; // downstream is back
     const retried = await ops('retry', 'referral', app);
     expect(retried.stdout).toMatch(/retried by .*: now TASK_COMPLETED/);
     const s = await until(app, TERMINAL);
     expect(s).toMatchObject({ status: 'BOTH_REWARDED', retryCount: 0 });
+    expect(await env.redis.zscore(manualIndex, `referral/${app}`)).toBeNull(); // no longer waiting for a person
     // A second retry from ops (an operator clicking twice) is refused and grants nothing more.
     const again = await ops('retry', 'referral', app).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(again).toMatchObject({ code: 3, stderr: expect.stringMatching(/ALREADY_TERMINAL/) });
