@@ -74,6 +74,17 @@ function manualReward(): ReferralState {
   }
   return apply(s, sharerFail('DOWNSTREAM_DOWN', true)).state;
 }
+/** The relation step fails transiently past the retry budget (3 rounds). */
+function manualRelation(): ReferralState {
+  let s = accepted();
+  for (let round = 1; round <= SETTINGS.maxRetries; round++) {
+    s = apply(s, fail('RelationResult', `${ID}:relation`, 'DOWNSTREAM_DOWN', true)).state;
+    clock.now = (s as { scheduleTime: number }).scheduleTime;
+    s = apply(s, { type: 'Retry' }).state;
+  }
+  return apply(s, fail('RelationResult', `${ID}:relation`, 'DOWNSTREAM_DOWN', true)).state;
+}
+const TERMINATE: ReferralMessage = { type: 'TerminateFromOps', operator: 'ops-ann', reason: 'downstream retired the campaign' };
 
 const terminalPaths: Array<[string, () => ReferralState]> = [
   ['REJECTED', () => apply(accepted(), fail('RelationResult', `${ID}:relation`, 'ALREADY_REFERRED', false)).state],
@@ -82,6 +93,7 @@ const terminalPaths: Array<[string, () => ReferralState]> = [
   ['SHARER_ONLY', () => apply(apply(completed(), sharerOk()).state, inviteeFail('AUDIENCE', false)).state],
   ['INVITEE_ONLY', () => apply(apply(completed(), sharerFail('FREQUENCY_CAP', false)).state, inviteeOk()).state],
   ['NEITHER', () => apply(apply(completed(), sharerFail('ACTIVITY_PAUSED', false)).state, inviteeFail('ACTIVITY_PAUSED', false)).state],
+  ['TERMINATED', () => apply(apply(manualReward(), inviteeOk()).state, TERMINATE).state],
 ];
 
 describe('referral actor: accepting (relation step, activity 1)', () => {
@@ -446,13 +458,80 @@ describe('referral actor: rewards (activities 2 and 3, parallel and independent)
   });
 });
 
+describe('referral actor: terminating from ops (TerminateFromOps)', () => {
+  it('in the relation step: TERMINATED, the relation REJECTED with TERMINATED_BY_OPS, operator and reason recorded, no call', () => {
+    const manual = manualRelation();
+    clock.now += 60_000;
+    const d = apply(manual, TERMINATE);
+    expect(d.state).toMatchObject({
+      status: 'TERMINATED',
+      finishedAt: clock.now,
+      scheduleTime: null,
+      relation: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS', inFlight: false, lastError: 'DOWNSTREAM_DOWN' },
+      terminated: { operator: 'ops-ann', reason: 'downstream retired the campaign', at: clock.now, stage: 'RELATION', manual: { reason: 'MAX_RETRIES' } },
+    });
+    expect(d.state).not.toHaveProperty('manual');
+    expect(d.state).not.toHaveProperty('stage');
+    expect(d.effects ?? []).toEqual([]);
+    expect(d.why).toMatch(/terminated from ops by ops-ann after MAX_RETRIES .*relation is REJECTED \(TERMINATED_BY_OPS\)/);
+    expect(isTerminal(d.state)).toBe(true);
+  });
+
+  it('in the reward step: the undecided side is REJECTED with TERMINATED_BY_OPS, the granted side stands, nothing is called or notified', () => {
+    const granted = apply(manualReward(), inviteeOk('g-i')).state;
+    const d = apply(granted, { type: 'TerminateFromOps', operator: 'ops-bo' });
+    expect(d.state).toMatchObject({
+      status: 'TERMINATED',
+      sharer: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS', attempts: 4, lastError: 'DOWNSTREAM_DOWN' },
+      invitee: { outcome: 'GRANTED', grantId: 'g-i' },
+      terminated: { operator: 'ops-bo', reason: 'terminated from ops', stage: 'REWARD', manual: { reason: 'MAX_RETRIES' } },
+    });
+    expect(d.effects ?? []).toEqual([]);
+    expect(d.why).toMatch(/sharer REJECTED \(TERMINATED_BY_OPS\); invitee GRANTED stands/);
+  });
+
+  it('both sides undecided: both are REJECTED with TERMINATED_BY_OPS', () => {
+    const stuck = apply(apply(completed(), sharerFail('CALL_FAILED', false)).state, inviteeFail('CALL_FAILED', false)).state;
+    expect(stuck).toMatchObject({ status: 'MANUAL_INTERVENTION', sharer: { inFlight: false }, invitee: { inFlight: false } });
+    const d = apply(stuck, TERMINATE);
+    expect(d.state).toMatchObject({ status: 'TERMINATED', sharer: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS' }, invitee: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS' } });
+  });
+
+  it('is refused with CALL_IN_FLIGHT while a reward call may still grant; allowed once its reply is in', () => {
+    const manual = manualReward(); // the invitee's call is still in flight
+    const refused = rejectionOf(manual, TERMINATE);
+    expect(refused.code).toBe(ReferralRejection.CallInFlight);
+    expect(refused.reason).toMatch(/invitee reward call is still in flight/);
+    const answered = apply(manual, inviteeFail('CALL_TIMEOUT', true)).state;
+    expect(apply(answered, TERMINATE).state).toMatchObject({ status: 'TERMINATED', invitee: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS' } });
+  });
+
+  it.each([
+    ['NEW', fresh],
+    ['INIT', () => accepted()],
+    ['RELATION_ESTABLISHED', () => established()],
+    ['TASK_COMPLETED', () => completed()],
+  ])('in %s it is NOT_IN_MANUAL_INTERVENTION', (_status, build) => {
+    expect(rejectionOf(build(), TERMINATE).code).toBe(ReferralRejection.NotInManualIntervention);
+  });
+
+  it('a terminated application refuses a second terminate and a retry from ops, and ignores late replies', () => {
+    const s = apply(apply(manualReward(), inviteeOk()).state, TERMINATE).state;
+    expect(rejectionOf(s, TERMINATE).code).toBe(ReferralRejection.AlreadyTerminal);
+    expect(rejectionOf(s, { type: 'RetryFromOps', operator: 'ops-ann' }).code).toBe(ReferralRejection.AlreadyTerminal);
+    const late = apply(s, sharerOk('g-late'));
+    expect(late.state).toBe(s);
+    expect(late.effects ?? []).toEqual([]);
+  });
+});
+
 describe('referral actor: terminal states never reopen', () => {
-  it.each(terminalPaths)('%s refuses Accept, TaskCompleted and RetryFromOps with ALREADY_TERMINAL', (status, build) => {
+  it.each(terminalPaths)('%s refuses Accept, TaskCompleted, RetryFromOps and TerminateFromOps with ALREADY_TERMINAL', (status, build) => {
     const s = build();
     expect(s.status).toBe(status);
     expect(isTerminal(s)).toBe(true);
     clock.now = DEADLINE + HOUR;
-    for (const m of [ACCEPT, { type: 'TaskCompleted', occurredAt: ESTABLISHED_AT, eventId: 'ev-late' }, { type: 'RetryFromOps' }] as ReferralMessage[]) {
+    for (const m of [ACCEPT, { type: 'TaskCompleted', occurredAt: ESTABLISHED_AT, eventId: 'ev-late' }, { type: 'RetryFromOps' }, TERMINATE] as ReferralMessage[]) {
       expect(rejectionOf(s, m).code).toBe(ReferralRejection.AlreadyTerminal);
     }
   });
@@ -475,7 +554,7 @@ describe('referral actor: terminal states never reopen', () => {
     const message = fc.oneof(
       fc.constant<ReferralMessage>(ACCEPT),
       fc.constant<ReferralMessage>({ ...ACCEPT, inviteeId: 'alice' }),
-      fc.constantFrom<ReferralMessage>({ type: 'TaskDeadline' }, { type: 'Retry' }, { type: 'RetryFromOps' }),
+      fc.constantFrom<ReferralMessage>({ type: 'TaskDeadline' }, { type: 'Retry' }, { type: 'RetryFromOps' }, TERMINATE),
       fc.record({ type: fc.constant('TaskCompleted' as const), occurredAt: fc.integer({ min: T0, max: DEADLINE + 2 * HOUR }), eventId: fc.constantFrom('ev1', 'ev2') }),
       fc.constantFrom<ReferralMessage>(
         relationOk(),
@@ -526,6 +605,8 @@ describe('parseReferralMessage', () => {
     [{ type: 'TaskDeadline' }],
     [{ type: 'Retry' }],
     [{ type: 'RetryFromOps', operator: 'ops-1' }],
+    [{ type: 'TerminateFromOps', operator: 'ops-1' }],
+    [{ type: 'TerminateFromOps', operator: 'ops-1', reason: 'the customer withdrew; ticket #42' }],
     [{ type: 'RelationResult', key: 'app1:relation', ok: true, value: { x: 1 } }],
     [{ type: 'SharerRewardResult', key: 'app1:sharer', ok: false, error: { code: 'CALL_TIMEOUT', message: 'late', retryable: true } }],
   ])('accepts %j unchanged', (raw) => {
@@ -559,6 +640,10 @@ describe('parseReferralMessage', () => {
     ['a failed reply without error', { type: 'InviteeRewardResult', key: 'k', ok: false }, /needs error \{ code/],
     ['a failed reply without retryable', { type: 'InviteeRewardResult', key: 'k', ok: false, error: { code: 'X', message: 'm' } }, /retryable: boolean/],
     ['an operator with a brace', { type: 'RetryFromOps', operator: '}' }, /RetryFromOps\.operator must not contain/],
+    ['a terminate without operator', { type: 'TerminateFromOps', reason: 'x' }, /TerminateFromOps\.operator must be a non-empty string/],
+    ['an empty terminate reason', { type: 'TerminateFromOps', operator: 'o', reason: '' }, /TerminateFromOps\.reason must be a string of 1 to 500/],
+    ['a terminate reason over 500 characters', { type: 'TerminateFromOps', operator: 'o', reason: 'r'.repeat(501) }, /TerminateFromOps\.reason must be a string of 1 to 500/],
+    ['a terminate reason with a newline', { type: 'TerminateFromOps', operator: 'o', reason: 'a\nb' }, /TerminateFromOps\.reason must not contain control characters/],
   ])('refuses %s with a clear reason', (_what, raw, reason) => {
     expect(() => parseReferralMessage(raw)).toThrow(reason);
   });

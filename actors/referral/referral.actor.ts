@@ -30,11 +30,16 @@ import {
   RelationResultMessage,
   RetryFromOpsMessage,
   RewardSide,
+  SIDES,
   SharerRewardResultMessage,
   Side,
   TaskCompletedMessage,
   TaskCompletedState,
   TERMINAL_STATUSES,
+  TerminatedRelationState,
+  TerminatedRewardState,
+  TerminateFromOpsMessage,
+  Termination,
 } from './referral.types';
 
 type D = Decision<ReferralState, ReferralMessage>;
@@ -270,10 +275,54 @@ function onRetryFromOps(state: ReferralState, m: RetryFromOpsMessage): D {
 }
 
 /**
+ * Ends an application waiting in MANUAL_INTERVENTION: TERMINATED, each undecided step REJECTED with
+ * TERMINATED_BY_OPS, decided sides (a grant) kept, the operator and reason recorded. Refused while a call is
+ * still in flight: its reply may be a grant, and a terminated application must never hide one. A side whose
+ * last attempt timed out or lost its reply may still have been granted downstream; when in doubt, RetryFromOps
+ * (same idempotency key: it finds that grant) is the safe choice.
+ */
+function onTerminateFromOps(state: ReferralState, m: TerminateFromOpsMessage, now: number): D {
+  if (isTerminal(state)) return alreadyTerminal(state);
+  if (state.status !== 'MANUAL_INTERVENTION') {
+    return reject(ReferralRejection.NotInManualIntervention, `only an application in MANUAL_INTERVENTION can be terminated from ops (status ${state.status})`);
+  }
+  const reason = m.reason ?? 'terminated from ops';
+  const terminated: Termination = { operator: m.operator, reason, at: now, stage: state.stage, manual: state.manual };
+  const who = `terminated from ops by ${m.operator} after ${state.manual.reason} (${reason})`;
+  const cut = { outcome: 'REJECTED' as const, reason: REFERRAL_REASONS.terminatedByOps };
+  if (state.stage === 'RELATION') {
+    if (state.relation.inFlight) {
+      return reject(ReferralRejection.CallInFlight, 'the relation call is still in flight; terminate once its reply or its deadline has come, so a recorded relation is never hidden');
+    }
+    const next: TerminatedRelationState = { ...leaveManual(state), status: 'TERMINATED', relation: { ...state.relation, ...cut }, scheduleTime: null, finishedAt: now, terminated };
+    return { state: next, effects: cancelRetry(state), why: `${who}; the relation is REJECTED (${cut.reason})` };
+  }
+  const flying = SIDES.filter((side) => state[side].outcome === 'PENDING' && state[side].inFlight);
+  if (flying.length > 0) {
+    return reject(ReferralRejection.CallInFlight, `the ${flying.join(' and ')} reward call is still in flight; terminate once its reply or its deadline has come, so a grant is never hidden`);
+  }
+  const close = (side: RewardSide): RewardSide => (side.outcome === 'PENDING' ? { ...side, ...cut } : side);
+  const next: TerminatedRewardState = {
+    ...leaveManual(state),
+    status: 'TERMINATED',
+    sharer: close(state.sharer),
+    invitee: close(state.invitee),
+    scheduleTime: null,
+    finishedAt: now,
+    terminated,
+  };
+  const closed = SIDES.filter((side) => state[side].outcome === 'PENDING');
+  const kept = SIDES.filter((side) => state[side].outcome !== 'PENDING').map((side) => `${side} ${state[side].outcome}`);
+  const what = `${closed.join(' and ')} REJECTED (${cut.reason})${kept.length > 0 ? `; ${kept.join(', ')} stands` : ''}`;
+  return { state: next, effects: cancelRetry(state), why: `${who}; ${what}` };
+}
+
+/**
  * The referral application (人传人 申请单): the relation (activity 1), the invitee's task against its
  * deadline, then the sharer and invitee rewards (activities 2 and 3) in parallel and independently, with
- * retry rounds, manual intervention and six terminal states. Pure: time comes from `ctx.now`; every call
- * carries a per-step idempotency key that stays the same across retries, so a step grants at most once.
+ * retry rounds, manual intervention and seven terminal states (TERMINATED only from ops). Pure: time comes
+ * from `ctx.now`; every call carries a per-step idempotency key that stays the same across retries, so a step
+ * grants at most once.
  */
 export const referralActor = defineActor<ReferralState, ReferralMessage>({
   type: 'referral',
@@ -299,6 +348,8 @@ export const referralActor = defineActor<ReferralState, ReferralMessage>({
         return onRewardResult(state, 'invitee', message, ctx.now);
       case 'RetryFromOps':
         return onRetryFromOps(state, message);
+      case 'TerminateFromOps':
+        return onTerminateFromOps(state, message, ctx.now);
     }
   },
 });

@@ -8,6 +8,7 @@ const HOUR_MS = 3_600_000;
 const MAX_DEADLINE_HOURS = 24 * 366;
 const MAX_RETRIES = 100;
 const MAX_BACKOFF_MS = 24 * HOUR_MS;
+const MAX_REASON_LENGTH = 500;
 
 /** An id that may reach keys and logs: non-empty, at most 200 characters, no braces or control characters. */
 function id(m: Raw, field: string, what: string): string {
@@ -16,6 +17,14 @@ function id(m: Raw, field: string, what: string): string {
 
 function optionalId(m: Raw, field: string, what: string): string | undefined {
   return m[field] === undefined ? undefined : id(m, field, what);
+}
+
+/** Free text a person wrote (an operator's reason): 1 to `max` characters, no control characters. */
+function text(value: unknown, what: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new TypeError(`${what} must be a string of 1 to ${max} characters`);
+  // Control characters would garble logs and terminals that show the reason.
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new TypeError(`${what} must not contain control characters`);
+  return value;
 }
 
 function time(value: unknown, what: string): number {
@@ -105,6 +114,10 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
     case 'RetryFromOps': {
       const operator = optionalId(m, 'operator', 'RetryFromOps');
       return { type: 'RetryFromOps', ...(operator !== undefined ? { operator } : {}) };
+    }
+    case 'TerminateFromOps': {
+      const reason = m.reason === undefined ? undefined : text(m.reason, 'TerminateFromOps.reason', MAX_REASON_LENGTH);
+      return { type: 'TerminateFromOps', operator: id(m, 'operator', 'TerminateFromOps'), ...(reason !== undefined ? { reason } : {}) };
     }
     case 'TaskDeadline':
       return { type: 'TaskDeadline' };

@@ -154,6 +154,29 @@ export interface ManualRewardState extends RewardFields {
 }
 export type ManualState = ManualRelationState | ManualRewardState;
 
+/** Who ended an application from ops, when and why (kept in the TERMINATED state). */
+export interface Termination {
+  operator: string;
+  reason: string;
+  at: number;
+  /** The step the application was stuck in, and why it was waiting for a person. */
+  stage: 'RELATION' | 'REWARD';
+  manual: ManualIntervention;
+}
+/** Terminal: ended by an operator while stuck in the relation step; the relation is REJECTED (TERMINATED_BY_OPS). */
+export interface TerminatedRelationState extends ApplicationCore {
+  status: 'TERMINATED';
+  finishedAt: number;
+  terminated: Termination;
+}
+/** Terminal: ended by an operator in the reward step; decided sides stand, undecided ones are REJECTED (TERMINATED_BY_OPS). */
+export interface TerminatedRewardState extends RewardFields {
+  status: 'TERMINATED';
+  finishedAt: number;
+  terminated: Termination;
+}
+export type TerminatedState = TerminatedRelationState | TerminatedRewardState;
+
 /** A referral application, tagged by `status`. */
 export type ReferralState =
   | NewState
@@ -163,7 +186,8 @@ export type ReferralState =
   | ExpiredState
   | TaskCompletedState
   | RewardedState
-  | ManualState;
+  | ManualState
+  | TerminatedState;
 
 /** States an application never leaves. */
 export const TERMINAL_STATUSES: ReadonlySet<ReferralState['status']> = new Set([
@@ -173,6 +197,7 @@ export const TERMINAL_STATUSES: ReadonlySet<ReferralState['status']> = new Set([
   'SHARER_ONLY',
   'INVITEE_ONLY',
   'NEITHER',
+  'TERMINATED',
 ]);
 
 /** The invitee accepted the sharer's invitation. */
@@ -208,6 +233,14 @@ export interface RetryFromOpsMessage {
   type: 'RetryFromOps';
   operator?: string;
 }
+/** Ops: give up on an application in manual intervention; its undecided steps are REJECTED (TERMINATED_BY_OPS). */
+export interface TerminateFromOpsMessage {
+  type: 'TerminateFromOps';
+  /** Who decided; recorded in the state and the history. */
+  operator: string;
+  /** Why, in the operator's words (at most 500 characters). */
+  reason?: string;
+}
 export type RelationResultMessage = CallReply<'RelationResult'>;
 export type SharerRewardResultMessage = CallReply<'SharerRewardResult'>;
 export type InviteeRewardResultMessage = CallReply<'InviteeRewardResult'>;
@@ -221,7 +254,8 @@ export type ReferralMessage =
   | RetryMessage
   | SharerRewardResultMessage
   | InviteeRewardResultMessage
-  | RetryFromOpsMessage;
+  | RetryFromOpsMessage
+  | TerminateFromOpsMessage;
 
 /** Reply message type per reward side. */
 export const REWARD_REPLY: Readonly<Record<Side, 'SharerRewardResult' | 'InviteeRewardResult'>> = {
@@ -243,7 +277,8 @@ export enum ReferralRejection {
   RetryNotDue = 'RETRY_NOT_DUE',
   UnexpectedReply = 'UNEXPECTED_REPLY',
   KeyMismatch = 'KEY_MISMATCH',
+  CallInFlight = 'CALL_IN_FLIGHT',
 }
 
 /** Reason codes the actor itself records (others come from the components). */
-export const REFERRAL_REASONS = { selfReferral: 'SELF_REFERRAL', maxRetries: 'MAX_RETRIES' } as const;
+export const REFERRAL_REASONS = { selfReferral: 'SELF_REFERRAL', maxRetries: 'MAX_RETRIES', terminatedByOps: 'TERMINATED_BY_OPS' } as const;
