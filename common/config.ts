@@ -45,17 +45,38 @@ const runtimeSchema = z.object({
   workerId: z.string().regex(/^[a-zA-Z0-9_.:-]{1,100}$/).optional(),
 });
 
+/** Sweepers (apps/sweeper): the splitter → loader → executor compensation over the due index (ADR 5). */
+const sweepSchema = z.object({
+  tickMs: z.number().int().min(10).default(DEFAULTS.sweepTickMs),
+  graceMs: z.number().int().min(0).default(DEFAULTS.sweepGraceMs),
+  maxRetries: z.number().int().min(0).default(DEFAULTS.sweepMaxRetries),
+  backoffBaseMs: z.number().int().min(1).default(DEFAULTS.sweepBackoffBaseMs),
+  backoffCapMs: z.number().int().min(1).default(DEFAULTS.sweepBackoffCapMs),
+  jitter: z.number().min(0).max(1).default(DEFAULTS.sweepJitter),
+  pageSize: z.number().int().min(1).max(10_000).default(DEFAULTS.sweepPageSize),
+  maxPerTask: z.number().int().min(1).default(DEFAULTS.sweepMaxPerTask),
+  partitionsPerTask: z.number().int().min(1).default(DEFAULTS.sweepPartitionsPerTask),
+  leaderTtlMs: z.number().int().min(100).default(DEFAULTS.sweepLeaderTtlMs),
+  actorLeaseMs: z.number().int().min(100).default(DEFAULTS.sweepActorLeaseMs),
+  claimIdleMs: z.number().int().min(100).default(DEFAULTS.sweepClaimIdleMs),
+  concurrency: z.number().int().min(1).default(DEFAULTS.sweepConcurrency),
+  streamMaxLen: z.number().int().min(100).default(DEFAULTS.sweepStreamMaxLen),
+});
+
 const configSchema = z.object({
   redis: redisSchema.default({ url: 'redis://127.0.0.1:6379', tls: false }),
   runtime: runtimeSchema.default(() => runtimeSchema.parse({})),
+  sweep: sweepSchema.default(() => sweepSchema.parse({})),
 });
 
 export type RedisConfig = z.infer<typeof redisSchema>;
 export type RuntimeConfig = z.infer<typeof runtimeSchema>;
+export type SweepConfig = z.infer<typeof sweepSchema>;
 export type PropelConfig = z.infer<typeof configSchema>;
 export type PropelOptions = {
   redis?: Partial<z.input<typeof redisSchema>>;
   runtime?: Partial<z.input<typeof runtimeSchema>>;
+  sweep?: Partial<z.input<typeof sweepSchema>>;
 };
 
 /**
@@ -71,6 +92,12 @@ export function compileConfig(options: PropelOptions = {}): PropelConfig {
   const cfg = result.data;
   if (cfg.runtime.leaseTtlMs <= cfg.runtime.heartbeatMs * 2) {
     throw new PropelError(ErrorCode.InvalidConfig, 'runtime.leaseTtlMs must be more than twice runtime.heartbeatMs, or leases lapse between renewals');
+  }
+  if (cfg.sweep.leaderTtlMs <= cfg.sweep.tickMs * 2) {
+    throw new PropelError(ErrorCode.InvalidConfig, 'sweep.leaderTtlMs must be more than twice sweep.tickMs: the splitter renews its leader lease once per tick');
+  }
+  if (cfg.sweep.backoffCapMs < cfg.sweep.backoffBaseMs) {
+    throw new PropelError(ErrorCode.InvalidConfig, 'sweep.backoffCapMs must be at least sweep.backoffBaseMs');
   }
   return cfg;
 }
@@ -90,6 +117,22 @@ const ENV_NUMBERS: Array<[string, keyof RuntimeConfig]> = [
   ['PROPEL_MAX_CONCURRENT_CALLS', 'maxConcurrentCalls'],
   ['PROPEL_MAX_QUEUED_CALLS', 'maxQueuedCalls'],
   ['PROPEL_STATE_CACHE_SIZE', 'stateCacheSize'],
+];
+
+const SWEEP_ENV_NUMBERS: Array<[string, keyof SweepConfig]> = [
+  ['PROPEL_SWEEP_TICK_MS', 'tickMs'],
+  ['PROPEL_SWEEP_GRACE_MS', 'graceMs'],
+  ['PROPEL_SWEEP_MAX_RETRIES', 'maxRetries'],
+  ['PROPEL_SWEEP_BACKOFF_BASE_MS', 'backoffBaseMs'],
+  ['PROPEL_SWEEP_BACKOFF_CAP_MS', 'backoffCapMs'],
+  ['PROPEL_SWEEP_JITTER', 'jitter'],
+  ['PROPEL_SWEEP_PAGE_SIZE', 'pageSize'],
+  ['PROPEL_SWEEP_MAX_PER_TASK', 'maxPerTask'],
+  ['PROPEL_SWEEP_PARTITIONS_PER_TASK', 'partitionsPerTask'],
+  ['PROPEL_SWEEP_LEADER_TTL_MS', 'leaderTtlMs'],
+  ['PROPEL_SWEEP_ACTOR_LEASE_MS', 'actorLeaseMs'],
+  ['PROPEL_SWEEP_CLAIM_IDLE_MS', 'claimIdleMs'],
+  ['PROPEL_SWEEP_CONCURRENCY', 'concurrency'],
 ];
 
 /** Options from the environment (documented in the Configuration section of README.md). */
@@ -113,5 +156,14 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): PropelOpti
   if (env.PROPEL_REDIS_PASSWORD) redis.password = env.PROPEL_REDIS_PASSWORD;
   if (env.PROPEL_REDIS_TLS === '1' || env.PROPEL_REDIS_TLS === 'true') redis.tls = true;
   if (env.PROPEL_REDIS_TLS_CA_FILE) redis.tlsCa = readFileSync(env.PROPEL_REDIS_TLS_CA_FILE, 'utf8');
-  return { redis, runtime } as PropelOptions;
+  const sweep: Record<string, unknown> = {};
+  for (const [name, key] of SWEEP_ENV_NUMBERS) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') {
+      const value = Number(raw);
+      if (!Number.isFinite(value)) throw new PropelError(ErrorCode.InvalidConfig, `${name} must be a number (got ${JSON.stringify(raw)})`);
+      sweep[key] = value;
+    }
+  }
+  return { redis, runtime, sweep } as PropelOptions;
 }

@@ -46,6 +46,31 @@ export const DEFAULTS = {
   maxIdLength: 200,
   /** Graceful shutdown waits this long for in-flight work. */
   drainTimeoutMs: 10_000,
+  /** Sweepers (apps/sweeper): how often the leader splits the partitions into sweep tasks. */
+  sweepTickMs: 1000,
+  /** An actor counts as stalled once its due-index score passed this long ago (longer than the owner's tick). */
+  sweepGraceMs: 5000,
+  /** Re-drives of one actor without progress before it goes to manual intervention. */
+  sweepMaxRetries: 5,
+  /** Backoff before re-drive n is sweepBackoffBaseMs × 2^(n−1), capped, ± sweepJitter of itself. */
+  sweepBackoffBaseMs: 1000,
+  sweepBackoffCapMs: 60_000,
+  sweepJitter: 0.2,
+  /** Due-index entries a loader reads per page, and at most this many actors per partition per tick. */
+  sweepPageSize: 500,
+  sweepMaxPerTask: 2000,
+  /** Partitions per sweep task. */
+  sweepPartitionsPerTask: 1,
+  /** The splitter's leader lease, renewed every tick. */
+  sweepLeaderTtlMs: 3000,
+  /** The actor lease (lock_time) an executor holds while it re-checks and re-drives one actor. */
+  sweepActorLeaseMs: 2000,
+  /** Sweep tasks and items pending this long (a dead sweeper's) are claimed by another sweeper. */
+  sweepClaimIdleMs: 10_000,
+  /** Execution items one executor works on at once. */
+  sweepConcurrency: 128,
+  /** The sweep task and item streams are trimmed to about this length (they are derived from the due index). */
+  sweepStreamMaxLen: 100_000,
 } as const;
 
 /** Envelope schema versions this build can decode; the first is the one it writes. */
@@ -56,4 +81,7 @@ export const GROUPS = {
   actors: 'actors',
   relay: 'relay',
   router: 'router',
+  /** Sweepers: loaders read sweep tasks, executors read execution items. */
+  sweepLoaders: 'sweep-loaders',
+  sweepExecutors: 'sweep-executors',
 } as const;

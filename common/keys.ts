@@ -75,4 +75,17 @@ export class Keys {
   named(name: string): string {
     return `{${this.ns}:out:${name}}:stream`;
   }
+  /** Sweepers: the splitter's leader lease (holder token, PX). */
+  sweepLeader(): string {
+    return `{${this.ns}:sweep}:leader`;
+  }
+  /** Sweepers: sweep tasks (one per partition or group of partitions per tick), read by the loaders' group. */
+  sweepTasks(): string {
+    return `{${this.ns}:sweep}:tasks`;
+  }
+  /** Sweepers: execution items (one stalled actor each), read by the executors' group. */
+  sweepItems(): string {
+    return `{${this.ns}:sweep}:items`;
+  }
+
 }

@@ -131,6 +131,14 @@ describe('runTurn (pure turn logic)', () => {
     expect(runTurn(guarded, reminded.record, { id: 'x', timer: 5 }, { self, now: 5, messageId: 'tick' }, limits).record.state.n).toBe(100);
   });
 
+  it('an applied decision resets retry_count (the sweepers count re-drives without progress); a rejection or a no-op keeps it', () => {
+    const swept = { ...runTurn(actor, fresh(), { id: 'x', message: { type: 'remind', at: 500 } }, { self, now: 1, messageId: 'r' }, limits).record, retryCount: 3 };
+    expect(runTurn(actor, swept, { id: 'x', timer: 400 }, { self, now: 400, messageId: 'early' }, limits).record.retryCount).toBe(3);
+    expect(runTurn(actor, swept, { id: 'x', timer: 500 }, { self, now: 500, messageId: 'due' }, limits).record.retryCount).toBe(0);
+    const closed = { ...swept, state: { status: 'done' as const, n: 1 }, status: 'done' };
+    expect(runTurn(actor, closed, { id: 'x', message: { type: 'add', n: 1 } }, { self, now: 1, messageId: 'rej' }, limits).record.retryCount).toBe(3);
+  });
+
   it('compareEntryIds orders stream ids numerically', () => {
     expect(compareEntryIds('10-0', '9-5')).toBeGreaterThan(0);
     expect(compareEntryIds('9-10', '9-9')).toBeGreaterThan(0);

@@ -155,6 +155,7 @@ export function runTurn<S, M extends { type: string }>(
   }
 
   let n = 0;
+  let progressed = false;
   // Timer ticks and call replies are produced by the runtime; everything else came from outside.
   const fromOutside = delivery.timer === undefined && delivery.reply !== true;
   for (const item of incoming) {
@@ -174,6 +175,7 @@ export function runTurn<S, M extends { type: string }>(
     }
     record.state = decision.state;
     record.status = statusOf(def, decision.state);
+    progressed = true;
     const summary: string[] = [];
     for (const effect of decision.effects ?? []) {
       switch (effect.type) {
@@ -204,6 +206,8 @@ export function runTurn<S, M extends { type: string }>(
     if (decision.why) entry.why = decision.why;
     result.audit.push({ ...entry, actor: address, version: nextVersion, effects: summary });
   }
+  // The actor moved on its own: the sweepers' count of re-drives without progress starts over.
+  if (progressed) record.retryCount = 0;
   record.scheduleTime = earliest(record);
   record.updatedAt = meta.now;
   return result;

@@ -8,6 +8,10 @@ export enum ScriptCode {
   AckedOnly = 0,
   StaleVersion = -1,
   LeaseLost = -2,
+  /** redriveActor: the actor's due score is not the one the sweeper saw (someone moved it first). */
+  DueMoved = -3,
+  /** redriveActor: the sweeper no longer holds the actor lease. */
+  ActorLeaseLost = -4,
 }
 
 interface ScriptDef {
@@ -28,6 +32,8 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'releaseBudget', file: 'releaseBudget-2.lua', keys: 2 },
   { name: 'recordRelation', file: 'recordRelation-3.lua', keys: 3 },
 ];
+  { name: 'redriveActor', file: 'redriveActor-7.lua', keys: 7 },
+  { name: 'addSweepTasks', file: 'addSweepTasks-2.lua', keys: 2 },
 
 const LUA_DIR = join(__dirname, '..', 'lua');
 const bodies = new Map<string, { lua: string; sha: string }>();
@@ -78,6 +84,10 @@ export interface ScriptCommands {
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();
+  /** 7 keys then 11 arguments; see redriveActor-7.lua. */
+  redriveActor(...args: Array<string | Buffer | number>): Promise<number>;
+  /** 2 keys, token, MAXLEN, tick id, count, then (from, to) per task; see addSweepTasks-2.lua. */
+  addSweepTasks(...args: Array<string | number>): Promise<number>;
 
 /** The scripts of a connection (registered by createRedis), called by their plain names. */
 export function scripts(client: RedisClient): ScriptCommands {

@@ -1,0 +1,14 @@
+export { sweepBackoff } from './backoff';
+export type { BackoffPolicy } from './backoff';
+export { SweepExecutor } from './executor';
+export type { ExecutorStats, SweepExecutorOptions, SweepOutcome } from './executor';
+export { ensureGroup, GroupWorker } from './group-worker';
+export type { GroupWorkerOptions } from './group-worker';
+export { SweepLoader } from './loader';
+export type { LoaderStats } from './loader';
+export { itemFields, parseItem, parseTask, planSweep, splitPartitions, SWEEP_AUDIT, SWEEP_MAX_RETRIES } from './plan';
+export type { SweepItem, SweepPlan, SweepPolicy, SweepTask } from './plan';
+export { Splitter } from './splitter';
+export type { SplitterOptions, SplitterStats } from './splitter';
+export { parseRoles, Sweeper, SWEEPER_ROLES } from './sweeper';
+export type { SweeperOptions, SweeperRole } from './sweeper';

@@ -1,0 +1,122 @@
+import { Logger } from '@nestjs/common';
+import type { SweepConfig } from '../config';
+import { GROUPS } from '../constants';
+import { Keys } from '../keys';
+import type { RedisClient } from '../redis/connection';
+import { ScriptCode, scripts } from '../redis/scripts';
+import { ensureGroup } from './group-worker';
+import { splitPartitions } from './plan';
+
+export interface SplitterOptions {
+  redis: RedisClient;
+  keys: Keys;
+  sweep: SweepConfig;
+  partitions: number;
+  /** Holder token of the leader lease: the sweeper's id. */
+  token: string;
+  /** Tests and chaos only: a pause after each task appended, so a kill can land in the middle of a tick. */
+  stepDelayMs?: number;
+}
+
+export interface SplitterStats {
+  ticks: number;
+  tasks: number;
+  /** Ticks left out because the previous sweep was still queued (bounded work). */
+  skipped: number;
+}
+
+/**
+ * Splitter (the write-up's first layer). Every sweeper running the role competes for one leader lease
+ * (SET NX PX, renewed every tick by its token, given back on shutdown); the leader splits the partitions into
+ * sweep tasks and appends them, one tick at a time, with a script that appends only while it still holds the
+ * lease. A tick is left out while the previous one's tasks or items are still waiting to be read, so the
+ * streams never hold more than about one sweep. A leader that dies mid-tick is replaced once its lease
+ * expires; the tasks it appended and the ones its successor appends again only repeat work the executors'
+ * re-checks make harmless.
+ */
+export class Splitter {
+  private readonly logger = new Logger('Splitter');
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private stopped = false;
+  private seq = 0;
+  leader = false;
+  readonly stats: SplitterStats = { ticks: 0, tasks: 0, skipped: 0 };
+
+  constructor(private readonly o: SplitterOptions) {}
+
+  async start(): Promise<void> {
+    const { redis, keys } = this.o;
+    await ensureGroup(redis, keys.sweepTasks(), GROUPS.sweepLoaders);
+    await ensureGroup(redis, keys.sweepItems(), GROUPS.sweepExecutors);
+    const loop = () => {
+      if (this.stopped) return;
+      this.ticking = this.tick()
+        .then(() => undefined)
+        .catch((err) => this.logger.warn(`sweep tick failed: ${(err as Error).message}`))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(loop, this.o.sweep.tickMs);
+        });
+    };
+    loop();
+  }
+
+  /** Stops ticking and gives the leader lease back, so another sweeper leads on its next tick. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
+    if (this.leader) await scripts(this.o.redis).releaseLease(this.o.keys.sweepLeader(), this.o.token).catch(() => undefined);
+    this.leader = false;
+  }
+
+  /** One tick: take or renew the leader lease; if leading and the previous sweep was read, append the next. */
+  async tick(): Promise<number> {
+    const { redis, keys, sweep, token } = this.o;
+    const held = (await scripts(redis).acquireLease(keys.sweepLeader(), token, sweep.leaderTtlMs)) === 1;
+    if (held !== this.leader) this.logger.log(held ? `${token} leads the sweep (splitter)` : `${token} no longer leads the sweep`);
+    this.leader = held;
+    if (!held) return 0;
+    if (await this.previousSweepQueued()) {
+      this.stats.skipped++;
+      return 0;
+    }
+    const tick = `${token}:${Date.now()}:${++this.seq}`;
+    const ranges = splitPartitions(this.o.partitions, sweep.partitionsPerTask);
+    // One script call for the whole tick, or one per task when a test asks for a pause between them.
+    const groups = this.o.stepDelayMs ? ranges.map((r) => [r]) : [ranges];
+    let added = 0;
+    for (const group of groups) {
+      const code = await scripts(redis).addSweepTasks(keys.sweepLeader(), keys.sweepTasks(), token, sweep.streamMaxLen, tick, group.length, ...group.flat());
+      if (code === ScriptCode.LeaseLost) {
+        this.logger.warn(`lost the leader lease in the middle of tick ${tick} after ${added} tasks`);
+        this.leader = false;
+        break;
+      }
+      added += code;
+      if (this.o.stepDelayMs) await new Promise((r) => setTimeout(r, this.o.stepDelayMs));
+    }
+    this.stats.ticks++;
+    this.stats.tasks += added;
+    return added;
+  }
+
+  /** True while the loaders have not read every task, or the executors every item, appended so far. */
+  private async previousSweepQueued(): Promise<boolean> {
+    const { redis, keys } = this.o;
+    const [tasks, items] = await Promise.all([
+      undelivered(redis, keys.sweepTasks(), GROUPS.sweepLoaders),
+      undelivered(redis, keys.sweepItems(), GROUPS.sweepExecutors),
+    ]);
+    return tasks || items;
+  }
+}
+
+/** Whether a consumer group has not yet been handed every entry of its stream (last delivered < last added). */
+async function undelivered(redis: RedisClient, stream: string, group: string): Promise<boolean> {
+  const [groups, info] = (await Promise.all([redis.xinfo('GROUPS', stream), redis.xinfo('STREAM', stream)])) as [unknown[][], unknown[]];
+  const g = groups.find((x) => x[x.indexOf('name') + 1] === group);
+  const lastAdded = String(info[info.indexOf('last-generated-id') + 1]);
+  if (!g) return false;
+  return String(g[g.indexOf('last-delivered-id') + 1]) !== lastAdded;
+}

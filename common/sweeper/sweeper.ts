@@ -1,0 +1,88 @@
+import { Logger } from '@nestjs/common';
+import type { PropelConfig } from '../config';
+import { Keys } from '../keys';
+import type { RedisClient } from '../redis/connection';
+import { SweepExecutor } from './executor';
+import { SweepLoader } from './loader';
+import { Splitter } from './splitter';
+
+export const SWEEPER_ROLES = ['splitter', 'loader', 'executor'] as const;
+export type SweeperRole = (typeof SWEEPER_ROLES)[number];
+
+/** Roles from a comma-separated list (PROPEL_SWEEPER_ROLES); empty means all three. Unknown names are refused. */
+export function parseRoles(raw: string | undefined): SweeperRole[] {
+  if (!raw || raw.trim() === '') return [...SWEEPER_ROLES];
+  const roles = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = roles.filter((r) => !(SWEEPER_ROLES as readonly string[]).includes(r));
+  if (unknown.length) throw new Error(`PROPEL_SWEEPER_ROLES: unknown role(s) ${unknown.join(', ')}; the roles are ${SWEEPER_ROLES.join(', ')}`);
+  return [...new Set(roles)] as SweeperRole[];
+}
+
+export interface SweeperOptions {
+  /** Command connection from createRedis (scripts registered); each reading role opens a blocking one of its own. */
+  redis: RedisClient;
+  config: PropelConfig;
+  roles: readonly SweeperRole[];
+  /** The sweeper's name: leader lease token and consumer name in both groups. */
+  id: string;
+  /** Tests and chaos only: see SplitterOptions.stepDelayMs. */
+  splitStepDelayMs?: number;
+}
+
+/**
+ * One sweeper process's roles (any of splitter, loader, executor) over one connection. Several sweepers
+ * share the work: one leads the splitting, the loaders and executors split the streams through their
+ * consumer groups and claim what a dead sweeper left pending.
+ */
+export class Sweeper {
+  private readonly logger = new Logger('Sweeper');
+  readonly splitter?: Splitter;
+  readonly loader?: SweepLoader;
+  readonly executor?: SweepExecutor;
+  private statsTimer?: NodeJS.Timeout;
+
+  constructor(private readonly o: SweeperOptions) {
+    const keys = new Keys(o.config.runtime.namespace);
+    const { redis, config, id } = o;
+    if (o.roles.includes('splitter')) {
+      this.splitter = new Splitter({ redis, keys, sweep: config.sweep, partitions: config.runtime.partitions, token: id, stepDelayMs: o.splitStepDelayMs });
+    }
+    if (o.roles.includes('loader')) this.loader = new SweepLoader(redis, keys, config.sweep, id);
+    if (o.roles.includes('executor')) this.executor = new SweepExecutor({ redis, keys, sweep: config.sweep, runtime: config.runtime, consumer: id });
+  }
+
+  get id(): string {
+    return this.o.id;
+  }
+
+  async start(): Promise<void> {
+    // Readers first: a splitter that leads at once finds its groups' consumers there.
+    await this.executor?.start();
+    await this.loader?.start();
+    await this.splitter?.start();
+    let last = '';
+    this.statsTimer = setInterval(() => {
+      const line = this.describe();
+      if (line !== last) this.logger.log(line);
+      last = line;
+    }, 10_000);
+    this.statsTimer.unref();
+  }
+
+  /** Graceful: the splitter gives its lease back; loaders and executors finish what they hold and acknowledge it. */
+  async stop(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await this.splitter?.stop();
+    await this.loader?.stop();
+    await this.executor?.stop();
+  }
+
+  /** One line of what this sweeper did so far. */
+  describe(): string {
+    const parts: string[] = [];
+    if (this.splitter) parts.push(`splitter ${this.splitter.leader ? 'leading' : 'standing by'}: ${this.splitter.stats.ticks} ticks, ${this.splitter.stats.tasks} tasks, ${this.splitter.stats.skipped} ticks skipped`);
+    if (this.loader) parts.push(`loader: ${this.loader.stats.tasks} tasks, ${this.loader.stats.emitted} stalled actors queued, ${this.loader.stats.leased} leased skipped, ${this.loader.stats.unowned} unowned partitions skipped`);
+    if (this.executor) parts.push(`executor: ${Object.entries(this.executor.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    return parts.join('; ');
+  }
+}
