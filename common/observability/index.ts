@@ -1,0 +1,12 @@
+export { NOOP_METRICS } from './runtime-metrics';
+export type { CallOutcome, DeadLetterSource, ReleaseReason, RuntimeMetrics, TurnOutcome, WorkerStatus } from './runtime-metrics';
+export { PropelMetrics } from './propel-metrics';
+export type { PropelMetricsOptions } from './propel-metrics';
+export { judgeWorker, redisProbe, workerProbe } from './probes';
+export type { HealthProbe, WorkerStatusSource } from './probes';
+export { HealthController, MetricsController, MetricsTokenGuard, OBSERVABILITY_OPTIONS, ObservabilityModule } from './observability.module';
+export type { HealthAnswer, ObservabilityOptions } from './observability.module';
+export { METRICS_PORTS, observabilityFromEnv } from './observability.config';
+export type { ObservabilitySettings } from './observability.config';
+export { startObservability } from './serve';
+export type { Observability, StartObservabilityOptions } from './serve';
