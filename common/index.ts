@@ -22,6 +22,8 @@ export { RedisStreamsClient } from './transport/streams.client';
 export { RedisStreamsServer } from './transport/streams.server';
 export type { RedisStreamsServerOptions } from './transport/streams.server';
 export { exitOnSignal } from './shutdown';
+export { NOOP_METRICS } from './observability/runtime-metrics';
+export type { RuntimeMetrics, WorkerStatus } from './observability/runtime-metrics';
 export { StreamContext } from './transport/stream-context';
 export type { StreamEntry } from './transport/stream-context';
 export * from './actor';

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import Redlock from 'redlock';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { encode, encodeEnvelope, Envelope } from '../codec';
 import type { RuntimeConfig } from '../config';
 import { describeError, ErrorCode, PropelError, RetryableError, StaleVersionError, TerminalError } from '../errors';
@@ -10,6 +11,7 @@ import { actorAddress, ActorRef, partitionOf } from '../partitioning';
 import type { ActorDefinition, CallReply } from '../actor/define-actor';
 import { ActorRecord, CallEffect, newRecord } from '../actor/record';
 import { ActorDelivery, runTurn, TurnLimits } from '../actor/turn';
+import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
 import type { RedisClient } from '../redis/connection';
 import type { BatchItem, BatchOutcome } from '../transport/partition-consumer';
 import type { StreamContext } from '../transport/stream-context';
@@ -60,6 +62,7 @@ export class ActorHost {
     private readonly components: Record<string, Component>,
     private readonly leaseToken: (partition: number) => string,
     private readonly onOutbox: (partition: number) => void,
+    private readonly metrics: RuntimeMetrics = NOOP_METRICS,
   ) {
     this.limits = { seenLimit: config.seenLimit, callTimeoutMs: config.callTimeoutMs };
     this.batcher = new CommitBatcher(store, leaseToken);
@@ -237,7 +240,10 @@ export class ActorHost {
     const deadline = Date.now() + this.config.callTimeoutMs;
     const run = new Promise<void>((resolve) => this.callQueue.push(resolve))
       .then(() => {
-        if (Date.now() >= deadline) return;
+        if (Date.now() >= deadline) {
+          for (const call of calls) this.metrics.callFinished(call.component, 'expired');
+          return;
+        }
         return this.runCalls(partition, ref, calls);
       })
       .catch((err) => this.logger.error(`calls of ${actorAddress(ref)} could not deliver their replies: ${(err as Error).message}`))
@@ -283,6 +289,7 @@ export class ActorHost {
       // The lease could not be taken (another holder, e.g. a sweeper re-driving the actor): every call is
       // answered as a passing failure, so the actor retries with the same idempotency keys.
       const { code, message } = describeError(err);
+      for (const call of calls) this.metrics.callFinished(call.component, 'retryable');
       await Promise.all(calls.map((call) => deliver({ type: call.reply, key: call.key, ok: false, error: { code, message: `actor lease: ${message}`, retryable: true } })));
     }
   }
@@ -290,14 +297,18 @@ export class ActorHost {
   private async runCall(ref: ActorRef, call: CallEffect, signal: AbortSignal): Promise<CallReply> {
     const component = this.components[call.component];
     if (!component) {
+      this.metrics.callFinished(call.component, 'terminal');
       return { type: call.reply, key: call.key, ok: false, error: { code: ErrorCode.CallFailed, message: `no component ${call.component} is registered`, retryable: false } };
     }
+    const started = performance.now();
     try {
       const value = await component(call.input, { idempotencyKey: call.key, signal, actor: ref });
+      this.metrics.callFinished(call.component, 'ok', (performance.now() - started) / 1000);
       return { type: call.reply, key: call.key, ok: true, value };
     } catch (err) {
       const { code, message } = describeError(err);
       const retryable = !(err instanceof TerminalError) && (err instanceof RetryableError || !(err instanceof PropelError));
+      this.metrics.callFinished(call.component, retryable ? 'retryable' : 'terminal', (performance.now() - started) / 1000);
       return { type: call.reply, key: call.key, ok: false, error: { code, message, retryable } };
     }
   }

@@ -9,6 +9,7 @@ import { Keys } from '../keys';
 import { actorAddress, partitionOf } from '../partitioning';
 import { commandBuffer, duplicateForBlocking, RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
+import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
 
 /**
  * A routing rule for the ingest stream: entries whose `event` field equals `event` go to actor type `actor`,
@@ -105,6 +106,7 @@ export class IngestRouter {
     private readonly config: RuntimeConfig,
     private readonly consumer: string,
     private readonly routes: readonly IngestRoute[],
+    private readonly metrics: RuntimeMetrics = NOOP_METRICS,
   ) {}
 
   async start(): Promise<void> {
@@ -162,12 +164,17 @@ export class IngestRouter {
         const routed = routeIngestEntry(id, fields, this.routes, this.config.maxEntryBytes);
         const ref = { type: routed.actor, id: routed.id };
         const envelope = encodeEnvelope({ id: routed.messageId, pattern: `actor:${ref.type}`, key: actorAddress(ref), data: { id: ref.id, message: routed.message }, ts: Date.now() });
-        writes.push(this.redis.xadd(this.keys.inbox(partitionOf(ref, this.config.partitions)), '*', 'e', envelope).then(() => acks.push(id)));
+        writes.push(
+          this.redis.xadd(this.keys.inbox(partitionOf(ref, this.config.partitions)), '*', 'e', envelope).then(() => {
+            acks.push(id);
+            this.metrics.ingestRouted(1);
+          }),
+        );
       } catch (err) {
         const { code, message } = describeError(err);
         const args: Array<string | Buffer | number> = ['reason', message, 'code', code, 'stream', stream, 'entry', id, 'deliveries', 1, 'consumer', this.consumer, 'at', Date.now()];
         for (let i = 0; i + 1 < raw.length; i += 2) args.push(`f:${raw[i].toString()}`, raw[i + 1]);
-        writes.push(scripts(this.redis).deadLetter(stream, this.keys.ingestDead(), GROUPS.router, id, this.config.deadMaxLen, ...args));
+        writes.push(scripts(this.redis).deadLetter(stream, this.keys.ingestDead(), GROUPS.router, id, this.config.deadMaxLen, ...args).then(() => this.metrics.deadLettered('ingest', code)));
         this.logger.warn(`ingest entry ${id} dead-lettered (${code}): ${message}`);
       }
     }

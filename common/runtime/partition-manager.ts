@@ -27,6 +27,8 @@ export class PartitionManager {
   private ticking?: Promise<void>;
   private stopped = false;
   members: string[] = [];
+  /** When the last membership heartbeat succeeded (ms epoch): /health and the heartbeat-age gauge read it. */
+  lastHeartbeatAt?: number;
 
   constructor(
     private readonly redis: RedisClient,
@@ -66,6 +68,7 @@ export class PartitionManager {
   async tick(): Promise<void> {
     const members = await this.membership.heartbeat();
     this.members = members;
+    this.lastHeartbeatAt = Date.now();
     const desired = new Set(assignedPartitions(this.token, members, this.partitions));
     const ops: Promise<void>[] = [];
     for (let p = 0; p < this.partitions; p++) {

@@ -4,6 +4,7 @@ import type { RuntimeConfig } from '../config';
 import { Keys } from '../keys';
 import type { RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
+import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
 
 
 /**
@@ -24,6 +25,7 @@ export class PartitionTicker {
     private readonly keys: Keys,
     private readonly config: RuntimeConfig,
     private readonly consumer: string,
+    private readonly metrics: RuntimeMetrics = NOOP_METRICS,
   ) {}
 
   start(): void {
@@ -74,11 +76,13 @@ export class PartitionTicker {
   private async tick(): Promise<void> {
     const now = Date.now();
     const owned = [...this.partitions];
-    await Promise.all(
+    const fired = await Promise.all(
       owned.map((p) =>
         scripts(this.redis).fireTimers(this.keys.due(p), this.keys.inbox(p), now, this.config.batchSize, this.config.timerRedeliveryMs, ENVELOPE_VERSIONS[0]),
       ),
     );
+    const total = fired.reduce((sum, n) => sum + Number(n), 0);
+    if (total > 0) this.metrics.timersFired(total);
     for (const p of owned) this.kick(p);
   }
 
@@ -104,6 +108,7 @@ export class PartitionTicker {
       }
       await Promise.all(writes);
       await this.redis.multi().xack(outbox, GROUPS.relay, ...ids).xdel(outbox, ...ids).exec();
+      if (writes.length) this.metrics.outboxRelayed(writes.length);
       if (entries.length < this.config.batchSize && from === '>') return;
       if (from === '0' && entries.length < this.config.batchSize) from = '>';
     }

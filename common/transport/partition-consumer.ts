@@ -4,6 +4,7 @@ import { describeError, ErrorCode, isTerminal, LeaseLostError } from '../errors'
 import type { RuntimeConfig } from '../config';
 import { commandBuffer, isCluster, RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
+import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
 import { fieldOf, StreamContext, StreamEntry } from './stream-context';
 import { BlockingReader } from './blocking-reader';
 
@@ -38,6 +39,8 @@ export interface PartitionConsumerOptions {
   onLeaseLost(partition: number): void;
   /** More backpressure: reading pauses until this resolves (e.g. while too many call effects are queued). */
   capacity?(): Promise<void>;
+  /** Dead letters are counted here, and each owned inbox's lag sampled on the maintenance tick. */
+  metrics?: RuntimeMetrics;
 }
 
 type RawEntry = [Buffer, Buffer[] | null];
@@ -69,7 +72,11 @@ export class PartitionConsumer {
   private maintenance?: NodeJS.Timeout;
   private lastTrim = 0;
 
-  constructor(private readonly o: PartitionConsumerOptions) {}
+  private readonly metrics: RuntimeMetrics;
+
+  constructor(private readonly o: PartitionConsumerOptions) {
+    this.metrics = o.metrics ?? NOOP_METRICS;
+  }
 
   get inFlight(): number {
     return this.inFlightCount;
@@ -321,6 +328,7 @@ export class PartitionConsumer {
     for (let i = 0; i + 1 < entry.fields.length; i += 2) args.push(`f:${entry.fields[i].toString()}`, entry.fields[i + 1]);
     try {
       await scripts(this.o.redis).deadLetter(entry.stream, this.o.deadOf(entry.partition), this.o.group, entry.id, this.o.config.deadMaxLen, ...args);
+      this.metrics.deadLettered('inbox', code);
       this.logger.warn(`dead-lettered ${entry.stream} ${entry.id} (${code}): ${reason}`);
     } catch (e) {
       // Left pending: the entry is claimed and dead-lettered again later; nothing is lost.
@@ -387,10 +395,28 @@ export class PartitionConsumer {
       this.reclaimCursor.set(p, next.toString());
       if (this.active.has(p)) await this.dispatchClaimed(p, entries);
     }
+    if (this.metrics.enabled) await this.sampleInboxes();
     if (Date.now() - this.lastTrim > 5000) {
       this.lastTrim = Date.now();
       await Promise.all(this.activePartitions().map((p) => this.trim(p)));
     }
+  }
+
+  /**
+   * Reports each owned inbox's lag (not yet read by the group) and pending count from XINFO GROUPS: one
+   * command per partition per maintenance tick, off the read and commit path.
+   */
+  private async sampleInboxes(): Promise<void> {
+    await Promise.all(
+      this.activePartitions().map(async (p) => {
+        const groups = (await this.o.redis.xinfo('GROUPS', this.o.streamOf(p)).catch(() => null)) as unknown[][] | null;
+        const group = groups?.find((g) => g[1] === this.o.group);
+        if (!group || !this.active.has(p)) return;
+        const field = (name: string) => group[group.indexOf(name) + 1];
+        const lag = field('lag');
+        this.metrics.inboxSampled(p, lag === null || lag === undefined ? null : Number(lag), Number(field('pending') ?? 0));
+      }),
+    );
   }
 
   /** Drops acknowledged entries below both the oldest pending entry and the group's last delivered id. */

@@ -14,6 +14,8 @@ import { IngestRoute, IngestRouter } from '../runtime/ingest-router';
 import { defaultWorkerId, Membership } from '../runtime/membership';
 import { PartitionManager } from '../runtime/partition-manager';
 import { PartitionTicker } from '../runtime/partition-ticker';
+import { MeteredActorStore } from '../runtime/metered-store';
+import { NOOP_METRICS, RuntimeMetrics, WorkerStatus } from '../observability/runtime-metrics';
 import { PartitionConsumer } from './partition-consumer';
 import { StreamContext, StreamEntry } from './stream-context';
 
@@ -26,6 +28,8 @@ export interface RedisStreamsServerOptions {
   components?: Record<string, Component>;
   /** Routing rules for the ingest stream; `false` runs no ingest router in this process. */
   ingest?: IngestRoute[] | false;
+  /** Where the runtime reports its metrics (a PropelMetrics); nothing is measured without one. */
+  metrics?: RuntimeMetrics;
 }
 
 /**
@@ -45,6 +49,8 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
   private ingest?: IngestRouter;
   private host?: ActorHost;
   private closing?: Promise<void>;
+  private started = false;
+  private readonly metrics: RuntimeMetrics;
   private readonly handlerCache = new Map<string, ReturnType<Server['getHandlerByPattern']>>();
 
   constructor(private readonly options: RedisStreamsServerOptions = {}) {
@@ -53,6 +59,8 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
     this.config = compileConfig(options.config as PropelOptions);
     this.keys = new Keys(this.config.runtime.namespace);
     this.workerId = this.config.runtime.workerId ?? defaultWorkerId();
+    this.metrics = options.metrics ?? NOOP_METRICS;
+    this.metrics.watchWorker(() => this.workerStatus());
   }
 
   listen(callback: (err?: unknown) => void): void {
@@ -62,10 +70,11 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
   private async start(): Promise<void> {
     const rt = this.config.runtime;
     const redis = (this.redis = createRedis(this.config.redis, `propel-worker:${this.workerId}`));
-    const store = new RedisActorStore(redis, this.keys, GROUPS.actors, rt.auditMaxLen, rt.historyLimit);
-    const ticker = (this.ticker = new PartitionTicker(redis, this.keys, rt, this.workerId));
+    const redisStore = new RedisActorStore(redis, this.keys, GROUPS.actors, rt.auditMaxLen, rt.historyLimit);
+    const store = this.metrics.enabled ? new MeteredActorStore(redisStore, this.metrics) : redisStore;
+    const ticker = (this.ticker = new PartitionTicker(redis, this.keys, rt, this.workerId, this.metrics));
     const actors = new Map((this.options.actors ?? []).map((a) => [a.type, a]));
-    this.host = new ActorHost(redis, this.keys, store, rt, actors, this.options.components ?? {}, () => this.workerId, (p) => ticker.kick(p));
+    this.host = new ActorHost(redis, this.keys, store, rt, actors, this.options.components ?? {}, () => this.workerId, (p) => ticker.kick(p), this.metrics);
     for (const type of actors.keys()) {
       this.addHandler(`actor:${type}`, (data: ActorDelivery, ctx: StreamContext) => this.host!.deliver(type, data, ctx.getEnvelope(), ctx), true);
     }
@@ -82,6 +91,7 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
       handleBatch: (p, items) => this.host!.deliverBatch(p, items),
       onLeaseLost: (p) => void this.partitions?.lost(p),
       capacity: () => this.host!.callCapacity(),
+      metrics: this.metrics,
     }));
     const membership = new Membership(redis, this.keys, this.workerId, rt.memberTtlMs);
     this.partitions = new PartitionManager(redis, this.keys, membership, rt.partitions, rt.leaseTtlMs, rt.heartbeatMs, {
@@ -90,20 +100,23 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
         await consumer.addPartition(p);
         await ticker.add(p);
         this.logger.log(`partition ${p} taken`);
+        this.metrics.partitionAcquired(p);
       },
       released: async (p, reason) => {
         await Promise.all([consumer.removePartition(p), ticker.remove(p)]);
         this.host!.invalidate(p);
         this.logger.log(`partition ${p} released (${reason})`);
+        this.metrics.partitionReleased(p, reason);
       },
     });
     consumer.start();
     ticker.start();
     await this.partitions.start();
     if (this.options.ingest !== false) {
-      this.ingest = new IngestRouter(redis, this.keys, rt, this.workerId, this.options.ingest ?? []);
+      this.ingest = new IngestRouter(redis, this.keys, rt, this.workerId, this.options.ingest ?? [], this.metrics);
       await this.ingest.start();
     }
+    this.started = true;
     this.logger.log(`worker ${this.workerId} up: ${rt.partitions} partitions, owns [${this.partitions.ownedPartitions().join(', ')}]`);
   }
 
@@ -152,6 +165,19 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
   /** Partitions this worker owns now (for ops and tests). */
   ownedPartitions(): number[] {
     return this.partitions?.ownedPartitions() ?? [];
+  }
+
+  /** A snapshot of this worker for /health and the metrics gauges. */
+  workerStatus(): WorkerStatus {
+    return {
+      workerId: this.workerId,
+      running: this.started && !this.closing,
+      ownedPartitions: this.ownedPartitions(),
+      members: this.partitions?.members.length ?? 0,
+      lastHeartbeatAt: this.partitions?.lastHeartbeatAt,
+      memberTtlMs: this.config.runtime.memberTtlMs,
+      calls: this.host?.callLoad() ?? { running: 0, queued: 0 },
+    };
   }
 
   /** Graceful shutdown: stop reading, drain in-flight turns and calls, hand partitions back, leave. */
