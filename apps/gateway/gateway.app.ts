@@ -1,7 +1,8 @@
-import { Controller, DynamicModule, Get, INestApplication, LoggerService, LogLevel, Module, Res } from '@nestjs/common';
+import { DynamicModule, INestApplication, LoggerService, LogLevel, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { ApiOperation, ApiResponse, ApiTags, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ObservabilityModule, ObservabilityOptions, PropelMetrics, redisProbe } from '../../common/observability';
 import { AdminController, AdminGuard, CrowdController } from './admin.controller';
 import { ApplicationsController } from './applications.controller';
 import { GatewayContext, GatewayOptions } from './gateway.context';
@@ -16,41 +17,28 @@ export const DOCS_PATH = 'docs';
 /** The OpenAPI document as JSON (YAML beside it at docs/openapi.yaml). */
 export const OPENAPI_JSON_PATH = 'docs/openapi.json';
 
-/** Liveness and Redis reachability, for load balancers and supervisors. */
-@ApiTags('health')
-@Controller('health')
-export class HealthController {
-  constructor(private readonly ctx: GatewayContext) {}
-
-  /** 200 `{ status: 'ok', redis: 'up' }`, or 503 with `redis: 'down'` when Redis does not answer PING. */
-  @Get()
-  @ApiOperation({ summary: 'Health and Redis reachability' })
-  @ApiResponse({ status: 200, description: "{ status: 'ok', redis: 'up' }" })
-  @ApiResponse({ status: 503, description: "{ status: 'degraded', redis: 'down' }" })
-  async health(@Res({ passthrough: true }) res: { status(code: number): unknown }): Promise<{ status: string; redis: string }> {
-    if (await this.ctx.redisUp()) return { status: 'ok', redis: 'up' };
-    res.status(503);
-    return { status: 'degraded', redis: 'down' };
-  }
-}
-
 /** The gateway's Nest module, built around one GatewayContext. */
 @Module({})
 export class GatewayModule {
-  /** Binds the context the controllers and the admin guard are given. */
-  static forContext(ctx: GatewayContext): DynamicModule {
+  /**
+   * Binds the context the controllers and the admin guard are given, and /metrics and /health
+   * (200 `{ status: 'ok', redis: 'up', ... }`, 503 `{ status: 'error', redis: 'down', error: { redis: { message } } }`).
+   */
+  static forContext(ctx: GatewayContext, observability: ObservabilityOptions): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, AdminController, CrowdController, SharesController, ApplicationsController],
+      imports: [ObservabilityModule.forRoot(observability)],
+      controllers: [AdminController, CrowdController, SharesController, ApplicationsController],
       providers: [{ provide: GatewayContext, useValue: ctx }, AdminGuard],
     };
   }
 }
 
-/** A started-or-not gateway: the Nest app and the context it owns. `close()` closes both. */
+/** A started-or-not gateway: the Nest app, the context it owns and its metrics. `close()` closes both. */
 export interface Gateway {
   app: INestApplication;
   ctx: GatewayContext;
+  metrics: PropelMetrics;
   close(): Promise<void>;
 }
 
@@ -68,12 +56,15 @@ function setupDocs(app: INestApplication): void {
 
 /**
  * Builds the gateway app (not listening yet): JSON bodies up to 64 KiB (malformed → 400, larger → 413),
- * every error as `{ error: { code, message } }`, OpenAPI at /docs. The caller listens and closes it.
+ * every error as `{ error: { code, message } }`, OpenAPI at /docs, /metrics (behind `metricsToken` when set)
+ * and /health on the same port. The caller listens and closes it.
  */
 export async function createGateway(options: GatewayOptions, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
   const ctx = new GatewayContext(options);
+  const metrics = options.metrics ?? new PropelMetrics({ app: 'gateway' });
   try {
-    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx), { bodyParser: false, logger });
+    const observability: ObservabilityOptions = { metrics, probes: [redisProbe(ctx.redis)], metricsToken: options.metricsToken, httpMetrics: true };
+    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx, observability), { bodyParser: false, logger });
     app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app.use(bodyErrorMiddleware(BODY_LIMIT_BYTES));
     app.useGlobalFilters(new GatewayExceptionFilter());
@@ -81,7 +72,7 @@ export async function createGateway(options: GatewayOptions, logger: LoggerServi
     setupDocs(app);
     let closed: Promise<void> | undefined;
     const close = () => (closed ??= app.close().finally(() => ctx.close()));
-    return { app, ctx, close };
+    return { app, ctx, metrics, close };
   } catch (err) {
     await ctx.close();
     throw err;

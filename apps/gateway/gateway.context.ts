@@ -3,6 +3,7 @@ import { compileConfig, createRedis, Keys, PropelConfig, PropelOptions, RedisCli
 import { referralActor } from '../../actors';
 import type { ReferralMessage, ReferralState } from '../../actors';
 import { ActivityComponent, ActivityKeys } from '../worker/components/activity';
+import type { PropelMetrics } from '../../common/observability';
 import { GatewayError } from './gateway.errors';
 
 /** How share codes live: 30 days, then the link stops working. */
@@ -20,6 +21,10 @@ export interface GatewayOptions {
   publicUrl?: string;
   /** How long a request waits for the actor's committed turn. */
   askTimeoutMs?: number;
+  /** Bearer token /metrics asks for (PROPEL_METRICS_TOKEN); undefined leaves /metrics open, like /health. */
+  metricsToken?: string;
+  /** The gateway's metrics registry; a new one by default. */
+  metrics?: PropelMetrics;
 }
 
 /** A share: who shared which activity, stored under its code. */
@@ -100,18 +105,6 @@ export class GatewayContext {
     const reply = await this.client.ask(referralActor, applicationId, message, { timeoutMs: this.askTimeoutMs, messageId });
     if (reply.rejected) throw new GatewayError(409, reply.rejected.code, reply.rejected.reason);
     return { status: reply.status, state: reply.state, duplicate: reply.duplicate === true };
-  }
-
-  /** Answers whether Redis replies to PING within `timeoutMs` (commands queue while it is down). */
-  async redisUp(timeoutMs = 1_000): Promise<boolean> {
-    if (this.redis.status !== 'ready') return false;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    try {
-      return await Promise.race([this.redis.ping().then((r) => r === 'PONG', () => false), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**

@@ -28,7 +28,8 @@ async function bootstrap(): Promise<void> {
   const propel = compileConfig(optionsFromEnv());
   const port = portFromEnv();
   const adminToken = process.env.PROPEL_ADMIN_TOKEN || undefined;
-  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv() });
+  const metricsToken = process.env.PROPEL_METRICS_TOKEN || undefined;
+  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv(), metricsToken });
   if (!adminToken) Logger.warn('PROPEL_ADMIN_TOKEN is not set: the admin routes answer 503', 'Gateway');
   await gateway.app.listen(port);
   // Graceful shutdown: stop accepting, finish in-flight requests, close Redis, then exit 0.

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { compileConfig, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisStreamsServer } from '../../common';
+import { compileConfig, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisClient, RedisStreamsServer } from '../../common';
+import { METRICS_PORTS, PropelMetrics, startObservability, workerProbe } from '../../common/observability';
 import { counterActor, referralActor } from '../../actors';
 import { ActivityComponent, ActivityFaults, ActivityKeys, components } from './components/activity';
 import { WorkerModule } from './worker.module';
@@ -40,11 +41,15 @@ async function bootstrap(): Promise<void> {
   // The activity component answers the referral actor's calls; it has a connection of its own.
   const faults = activityFaults();
   const activity = new ActivityComponent(createRedis(config.redis, 'propel-activity'), new ActivityKeys(config.runtime.namespace), faults ? { faults } : {});
-  const strategy = new RedisStreamsServer({ config, actors: [counterActor, referralActor], components: components(activity), ingest: ingestRoutes() });
+  const metrics = new PropelMetrics({ app: 'worker' });
+  const strategy = new RedisStreamsServer({ config, actors: [counterActor, referralActor], components: components(activity), ingest: ingestRoutes(), metrics });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
+  // /metrics and /health on PROPEL_METRICS_PORT (0: off); started first, so a port in use stops the start before
+  // any partition is taken. Until the transport has connected, /health answers 503 (not ready yet).
+  const observability = await startObservability({ app: 'worker', defaultPort: METRICS_PORTS.worker, metrics, redis: () => strategy.unwrap<RedisClient | undefined>(), probes: [workerProbe(strategy)] });
   await app.listen();
   // Graceful shutdown: stop reading, drain in-flight turns, hand partitions back, then exit 0.
-  exitOnSignal('Worker', () => app.close());
+  exitOnSignal('Worker', () => app.close().finally(() => observability.close()));
   // A line supervisors and tests wait for.
   Logger.log(`ready ${strategy.workerId}`, 'Worker');
 }
