@@ -6,6 +6,7 @@ import { scripts } from '../../common/redis/scripts';
 import { NotifierErrorCode, toNotification, type Notification, type NotificationChannel } from './channel';
 import { DeliveryState, NOTIFIER_GROUP, NotifierKeys } from './delivery-state';
 import { channelsFor, type NotifierConfig } from './notifier.config';
+import type { NotifierMetrics } from './notifier.metrics';
 
 /** A notifications stream entry as read: its id, raw fields and how many times Redis delivered it. */
 export interface RawEntry {
@@ -29,6 +30,7 @@ export interface DeliveryContext {
   /** Aborted past the drain timeout: sends in progress give up. */
   sends: AbortSignal;
   logger: Logger;
+  metrics?: NotifierMetrics;
 }
 
 interface Failure {
@@ -72,7 +74,9 @@ export async function deliverEntry(ctx: DeliveryContext, entry: RawEntry): Promi
       failures.push({ channel: '', err }); // Redis unavailable while reading the delivery state
     }
     if (failures.length === 0) {
-      if (terminal.length === 0) await ctx.redis.xack(ctx.keys.stream(), NOTIFIER_GROUP, entry.id).catch((err) => warnLeftPending(ctx, entry, err));
+      if (terminal.length === 0) {
+        await ctx.redis.xack(ctx.keys.stream(), NOTIFIER_GROUP, entry.id).then(() => ctx.metrics?.delivered(), (err) => warnLeftPending(ctx, entry, err));
+      }
       else await deadLetter(ctx, entry, terminal, attempt, n.id);
       return;
     }
@@ -91,8 +95,10 @@ async function sendOne(ctx: DeliveryContext, channel: NotificationChannel, n: No
   try {
     await channel.send(n, { signal: ctx.sends });
   } catch (err) {
+    ctx.metrics?.sent(channel.name, err instanceof TerminalError ? 'terminal' : 'retryable');
     return { channel: channel.name, err };
   }
+  ctx.metrics?.sent(channel.name, 'ok');
   try {
     await ctx.state.markDelivered(n.id, channel.name, Date.now());
   } catch (err) {
@@ -136,6 +142,7 @@ async function deadLetter(ctx: DeliveryContext, entry: RawEntry, failures: Failu
   for (let i = 0; i + 1 < entry.fields.length; i += 2) args.push(`f:${entry.fields[i].toString()}`, entry.fields[i + 1]);
   try {
     await scripts(ctx.redis).deadLetter(ctx.keys.stream(), ctx.keys.dead(), NOTIFIER_GROUP, entry.id, ctx.deadMaxLen, ...args);
+    ctx.metrics?.deadLettered(code);
     ctx.logger.warn(`dead-lettered notification entry ${entry.id} (${code}, channel ${names(failures)}): ${reason}`);
   } catch (err) {
     warnLeftPending(ctx, entry, err);

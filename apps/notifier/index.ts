@@ -4,6 +4,8 @@ export { deliverEntry } from './delivery';
 export type { DeliveryContext, RawEntry } from './delivery';
 export { DeliveryState, NOTIFICATIONS, NOTIFIER_GROUP, NotifierKeys } from './delivery-state';
 export { Notifier } from './notifier';
+export { NOOP_NOTIFIER_METRICS, notifierMetrics, notifierProbe } from './notifier.metrics';
+export type { NotifierMetrics, SendOutcome } from './notifier.metrics';
 export type { NotifierDeps } from './notifier';
 export { CHANNEL_NAMES, channelsFor, compileNotifierConfig, createChannels, NOTIFIER_DEFAULTS, notifierOptionsFromEnv } from './notifier.config';
 export type { ChannelName, NotifierConfig, NotifierOptions } from './notifier.config';

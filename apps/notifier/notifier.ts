@@ -6,6 +6,7 @@ import type { NotificationChannel } from './channel';
 import { deliverEntry, type DeliveryContext, type RawEntry } from './delivery';
 import { DeliveryState, NOTIFIER_GROUP, NotifierKeys } from './delivery-state';
 import type { NotifierConfig } from './notifier.config';
+import { NOOP_NOTIFIER_METRICS, type NotifierMetrics } from './notifier.metrics';
 
 /** What a Notifier is built from; the command connection must come from `createRedis` (scripts registered). */
 export interface NotifierDeps {
@@ -17,6 +18,8 @@ export interface NotifierDeps {
   consumer?: string;
   maxEntryBytes?: number;
   deadMaxLen?: number;
+  /** Sends, deliveries and dead letters are counted here (see `notifierMetrics`); nothing by default. */
+  metrics?: NotifierMetrics;
 }
 
 type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
@@ -45,6 +48,7 @@ export class Notifier {
     this.consumer = deps.consumer ?? defaultWorkerId();
     this.keys = new NotifierKeys(deps.namespace);
     const { redis, config } = deps;
+    const metrics = deps.metrics ?? NOOP_NOTIFIER_METRICS;
     this.ctx = {
       redis, config, keys: this.keys, consumer: this.consumer, logger: this.logger,
       channels: new Map(deps.channels.map((c) => [c.name, c])),
@@ -53,7 +57,14 @@ export class Notifier {
       deadMaxLen: deps.deadMaxLen ?? DEFAULTS.deadMaxLen,
       stopping: this.stopping.signal,
       sends: this.sends.signal,
+      metrics,
     };
+    metrics.watch(() => this.inFlight.size);
+  }
+
+  /** Whether the read loop runs (started and not stopping): the notifier's health. */
+  isRunning(): boolean {
+    return this.running;
   }
 
   /** Entries being delivered right now (retrying ones included). */
