@@ -34,9 +34,10 @@ if [ -z "${PROPEL_REDIS_URL:-${REDIS_URL:-}}" ] && [ -z "${PROPEL_REDIS_CLUSTER:
   export PROPEL_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 fi
 
+# /metrics and /health: each process its own port (workers 9464, 9465, ...; the notifier 9460; the gateway its own).
 for i in $(seq 1 "$WORKERS"); do
-  echo "==> starting worker $i (log: $STATE_DIR/logs/worker-$i.log)"
-  node -r ./scripts/register.js apps/worker/main.ts >"$STATE_DIR/logs/worker-$i.log" 2>&1 &
+  echo "==> starting worker $i (log: $STATE_DIR/logs/worker-$i.log, metrics: http://localhost:$((9463 + i))/metrics)"
+  PROPEL_METRICS_PORT="$((9463 + i))" node -r ./scripts/register.js apps/worker/main.ts >"$STATE_DIR/logs/worker-$i.log" 2>&1 &
   app_pids+=($!)
 done
 
@@ -50,8 +51,8 @@ echo "==> starting the gateway on port $GATEWAY_PORT (log: $STATE_DIR/logs/gatew
 PORT="$GATEWAY_PORT" node -r ./scripts/register.js apps/gateway/main.ts >"$STATE_DIR/logs/gateway.log" 2>&1 &
 app_pids+=($!)
 
-echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log)"
-node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
+echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log, metrics: http://localhost:9460/metrics)"
+PROPEL_METRICS_PORT=9460 node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
 app_pids+=($!)
 
 for i in $(seq 1 "$WORKERS"); do
@@ -71,6 +72,7 @@ Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
 and read the counter's record (version, state, history):
   PROPEL_REDIS_URL=$PROPEL_REDIS_URL npm run --silent ops -- inspect counter alice
-Logs: $STATE_DIR/logs/. Ctrl-C stops everything.
+Metrics and health (docs/observability.md): the gateway's /metrics and /health, workers on ports 9464-$((9463 + WORKERS)),
+the notifier on 9460. Logs: $STATE_DIR/logs/. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" "${app_pids[@]}"
