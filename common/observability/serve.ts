@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ErrorCode, PropelError } from '../errors';
@@ -45,7 +46,16 @@ export async function startObservability(options: StartObservabilityOptions): Pr
   // No `logger` option: Nest applies it process-wide (Logger.overrideLogger), which would silence the app's own lines.
   const app = await NestFactory.create(ObservabilityModule.forRoot({ metrics, probes, metricsToken: settings.token }));
   try {
-    await (settings.host ? app.listen(settings.port, settings.host) : app.listen(settings.port));
+    // Listened on here, not with app.listen(): Nest logs a failed listen as an error, and a taken default port is not one.
+    await app.init();
+    const server = app.getHttpServer() as Server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: settings.port, host: settings.host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   } catch (err) {
     await app.close().catch(() => undefined);
     const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
