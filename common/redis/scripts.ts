@@ -31,9 +31,9 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'reserveBudget', file: 'reserveBudget-2.lua', keys: 2 },
   { name: 'releaseBudget', file: 'releaseBudget-2.lua', keys: 2 },
   { name: 'recordRelation', file: 'recordRelation-3.lua', keys: 3 },
-];
   { name: 'redriveActor', file: 'redriveActor-7.lua', keys: 7 },
   { name: 'addSweepTasks', file: 'addSweepTasks-2.lua', keys: 2 },
+];
 
 const LUA_DIR = join(__dirname, '..', 'lua');
 const bodies = new Map<string, { lua: string; sha: string }>();
@@ -81,13 +81,13 @@ export interface ScriptCommands {
   reserveBudget(bucket: string, record: string, limit: number, perDay: number, dayField: string, ttlS: number): Promise<number>;
   releaseBudget(bucket: string, record: string, ttlS: number): Promise<number>;
   recordRelation(def: string, idem: string, relation: string, record: string, rejection: string, ttlS: number, ver: string): Promise<[number, string?, number?]>;
-}
-
-const views = new WeakMap<RedisClient, ScriptCommands>();
   /** 7 keys then 11 arguments; see redriveActor-7.lua. */
   redriveActor(...args: Array<string | Buffer | number>): Promise<number>;
   /** 2 keys, token, MAXLEN, tick id, count, then (from, to) per task; see addSweepTasks-2.lua. */
   addSweepTasks(...args: Array<string | number>): Promise<number>;
+}
+
+const views = new WeakMap<RedisClient, ScriptCommands>();
 
 /** The scripts of a connection (registered by createRedis), called by their plain names. */
 export function scripts(client: RedisClient): ScriptCommands {
