@@ -58,6 +58,10 @@ export class Keys {
   memberInfo(): string {
     return `{${this.ns}:members}:info`;
   }
+  /** Drain flags: hash of worker id → JSON `{ at, by }`. A flagged worker hands its partitions back and takes none. */
+  drains(): string {
+    return `{${this.ns}:members}:drain`;
+  }
 
   /** Ingest stream that upstream services write with plain XADD, and its dead letters. */
   ingest(): string {

@@ -3,19 +3,20 @@ import { Keys } from '../keys';
 import { assignedPartitions } from '../partitioning';
 import type { RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
-import { Membership } from './membership';
+import { assignableMembers, Membership } from './membership';
 
 export interface PartitionListener {
   /** The lease is ours: start consuming (claim what the previous owner left pending first). */
   acquired(partition: number): Promise<void>;
   /** Stop consuming; `lost` means the lease is already gone and nothing more may be written. */
-  released(partition: number, reason: 'rebalance' | 'lost' | 'shutdown'): Promise<void>;
+  released(partition: number, reason: 'rebalance' | 'drain' | 'lost' | 'shutdown'): Promise<void>;
 }
 
 /**
  * Keeps this worker's partition leases in line with rendezvous hashing over the live members: takes the
  * partitions it wins when their lease is free, renews the ones it holds, hands back the ones another member
- * now wins (after draining them), and notices a lease it lost.
+ * now wins (after draining them), and notices a lease it lost. While an operator's drain flag names this worker
+ * it hands every partition back the same graceful way and takes none; the others leave it out of the hashing.
  */
 export class PartitionManager {
   private readonly logger = new Logger('PartitionManager');
@@ -29,6 +30,8 @@ export class PartitionManager {
   members: string[] = [];
   /** When the last membership heartbeat succeeded (ms epoch): /health and the heartbeat-age gauge read it. */
   lastHeartbeatAt?: number;
+  /** Whether the last heartbeat found this worker flagged for draining. */
+  draining = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -66,10 +69,13 @@ export class PartitionManager {
 
   /** One round: heartbeat, then take, renew and hand back leases. */
   async tick(): Promise<void> {
-    const members = await this.membership.heartbeat();
-    this.members = members;
+    const view = await this.membership.heartbeatView();
+    this.members = view.live;
     this.lastHeartbeatAt = Date.now();
-    const desired = new Set(assignedPartitions(this.token, members, this.partitions));
+    const draining = view.draining.includes(this.token);
+    if (draining !== this.draining) this.logger.log(draining ? 'drain flag set: handing every partition back, taking none' : 'drain flag cleared: taking partitions again');
+    this.draining = draining;
+    const desired = new Set(draining ? [] : assignedPartitions(this.token, assignableMembers(view), this.partitions));
     const ops: Promise<void>[] = [];
     for (let p = 0; p < this.partitions; p++) {
       if (this.stopping.has(p)) continue;
@@ -81,7 +87,7 @@ export class PartitionManager {
       const mine = this.owned.has(p);
       if (desired.has(p) || mine) {
         if (mine && !desired.has(p)) {
-          this.background(this.handBack(p, 'rebalance'));
+          this.background(this.handBack(p, draining ? 'drain' : 'rebalance'));
           continue;
         }
         ops.push(this.takeOrRenew(p, mine));
@@ -143,8 +149,8 @@ export class PartitionManager {
     await scripts(this.redis).acquireLease(this.keys.lease(p), this.token, this.leaseTtlMs);
   }
 
-  private async handBack(p: number, reason: 'rebalance' | 'shutdown'): Promise<void> {
-    if (this.busy.has(p) && reason === 'rebalance') return;
+  private async handBack(p: number, reason: 'rebalance' | 'drain' | 'shutdown'): Promise<void> {
+    if (this.busy.has(p) && reason !== 'shutdown') return;
     this.busy.add(p);
     try {
       await this.listener.released(p, reason);

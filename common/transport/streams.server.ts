@@ -167,6 +167,11 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
     return this.partitions?.ownedPartitions() ?? [];
   }
 
+  /** Whether an operator's drain flag names this worker: it hands its partitions back and takes none. */
+  isDraining(): boolean {
+    return this.partitions?.draining ?? false;
+  }
+
   /** A snapshot of this worker for /health and the metrics gauges. */
   workerStatus(): WorkerStatus {
     return {
