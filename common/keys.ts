@@ -91,5 +91,8 @@ export class Keys {
   sweepItems(): string {
     return `{${this.ns}:sweep}:items`;
   }
-
+  /** Sweepers: per partition, the oldest overdue actor a loader saw and when, to tell a stalled owner from a busy one. */
+  sweepWatch(): string {
+    return `{${this.ns}:sweep}:watch`;
+  }
 }

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 
 WORKERS="${PROPEL_WORKERS:-2}"
+SWEEPERS="${PROPEL_SWEEPERS:-2}"
 STATE_DIR="${PROPEL_STATE_DIR:-.propel}"
 mkdir -p "$STATE_DIR/redis" "$STATE_DIR/logs"
 pids=()      # infrastructure (the embedded Redis), stopped last
@@ -55,9 +56,20 @@ echo "==> starting the notifier (log: $STATE_DIR/logs/notifier.log, metrics: htt
 PROPEL_METRICS_PORT=9460 node -r ./scripts/register.js apps/notifier/main.ts >"$STATE_DIR/logs/notifier.log" 2>&1 &
 app_pids+=($!)
 
+# Sweepers (splitter, loader and executor each): one leads the splitting, the others stand by and share the work.
+for i in $(seq 1 "$SWEEPERS"); do
+  echo "==> starting sweeper $i (log: $STATE_DIR/logs/sweeper-$i.log)"
+  node -r ./scripts/register.js apps/sweeper/main.ts >"$STATE_DIR/logs/sweeper-$i.log" 2>&1 &
+  app_pids+=($!)
+done
+
 for i in $(seq 1 "$WORKERS"); do
   for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/worker-$i.log" 2>/dev/null && break; sleep 0.1; done
   grep -q "ready " "$STATE_DIR/logs/worker-$i.log" || { echo "worker $i did not start:"; cat "$STATE_DIR/logs/worker-$i.log"; exit 1; }
+done
+for i in $(seq 1 "$SWEEPERS"); do
+  for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/sweeper-$i.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "ready " "$STATE_DIR/logs/sweeper-$i.log" || { echo "sweeper $i did not start:"; cat "$STATE_DIR/logs/sweeper-$i.log"; exit 1; }
 done
 
 for _ in $(seq 1 100); do grep -q "ready " "$STATE_DIR/logs/gateway.log" 2>/dev/null && break; sleep 0.1; done
@@ -66,7 +78,7 @@ grep -q "ready " "$STATE_DIR/logs/gateway.log" || { echo "the gateway did not st
 NS="${PROPEL_NAMESPACE:-propel}"
 cat <<MSG
 
-Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers, a notifier and the gateway at
+Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers, $SWEEPERS sweepers, a notifier and the gateway at
 http://localhost:$GATEWAY_PORT (API docs: /docs; admin token: $PROPEL_ADMIN_TOKEN), namespace $NS.
 Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'

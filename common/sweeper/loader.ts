@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { SweepConfig } from '../config';
-import { GROUPS } from '../constants';
+import { DEFAULTS, GROUPS } from '../constants';
 import { Keys } from '../keys';
 import { parseActorAddress } from '../partitioning';
 import type { RedisClient } from '../redis/connection';
@@ -16,6 +16,8 @@ export interface LoaderStats {
   leased: number;
   /** Partitions skipped because no worker held their lease (whoever takes one fires its due timers itself). */
   unowned: number;
+  /** Looks at partitions whose owner was still firing their due timers (left to it). */
+  progressing: number;
 }
 
 /**
@@ -23,20 +25,28 @@ export interface LoaderStats {
  * each partition of a task it pages through the due index for actors whose score passed more than
  * `graceMs` ago, skips those whose actor lease is held, and emits one execution item per actor with the
  * score it saw. At most `maxPerTask` actors per partition per task: the rest waits for the next tick.
- * A partition no worker holds is left alone: nobody would read a re-drive there, and the worker that takes
- * it fires its due timers itself (so a full outage does not use up the actors' re-drives).
+ * Only partitions whose owner stopped firing are swept. The owner fires its oldest due actors every tick, so
+ * the loader watches each partition's oldest overdue actor (in `Keys.sweepWatch`): one still at the same score
+ * a few owner ticks later means the owner is stuck or dead, and the partition is swept; otherwise the owner is
+ * working through its backlog and is left to it (a sweeper racing a busy owner only adds work). A partition no
+ * worker holds is left alone too: nobody would read a re-drive there, and the worker that takes it fires its
+ * due timers itself (so a full outage does not use up the actors' re-drives).
  */
 export class SweepLoader {
   private readonly logger = new Logger('SweepLoader');
   private readonly worker: GroupWorker;
-  readonly stats: LoaderStats = { tasks: 0, emitted: 0, leased: 0, unowned: 0 };
+  private readonly minObserveMs: number;
+  readonly stats: LoaderStats = { tasks: 0, emitted: 0, leased: 0, unowned: 0, progressing: 0 };
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly config: SweepConfig,
     consumer: string,
+    /** The owners' timer tick (runtime.tickMs): an owner that is firing moves its oldest overdue actor within a few. */
+    ownerTickMs: number = DEFAULTS.tickMs,
   ) {
+    this.minObserveMs = Math.max(250, 5 * ownerTickMs);
     this.worker = new GroupWorker({
       redis,
       stream: keys.sweepTasks(),
@@ -67,34 +77,61 @@ export class SweepLoader {
   }
 
   private async loadPartition(p: number, tick: string, now: number): Promise<number> {
+    const { redis, keys } = this;
     const cutoff = now - this.config.graceMs;
-    const { pageSize, maxPerTask, streamMaxLen } = this.config;
-    let emitted = 0;
-    if ((await this.redis.exists(this.keys.lease(p))) === 0) {
+    const [leased, oldest, watched] = await Promise.all([
+      redis.exists(keys.lease(p)),
+      redis.zrangebyscore(keys.due(p), '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, 1),
+      redis.hget(keys.sweepWatch(), String(p)),
+    ]);
+    if (leased === 0) {
       this.stats.unowned++;
       return 0;
     }
+    if (oldest.length === 0) {
+      if (watched !== null) await redis.hdel(keys.sweepWatch(), String(p));
+      return 0;
+    }
+    // Is the owner still firing this partition's due timers? It fires the oldest first, within one of its ticks,
+    // so an actor that was the oldest overdue one and still sits at the same score a while later was not fired.
+    const watch = parseWatch(watched);
+    const watchedScore = watch ? await redis.zscore(keys.due(p), watch.member) : null;
+    if (!watch || watchedScore === null || Number(watchedScore) !== watch.score) {
+      await redis.hset(keys.sweepWatch(), String(p), formatWatch(oldest[0], Number(oldest[1]), now));
+      this.stats.progressing++;
+      return 0;
+    }
+    if (now - watch.at < this.minObserveMs) return 0;
+    return this.sweepPartition(p, tick, now, cutoff);
+  }
+
+  /** Emits an item per stalled actor of a stalled partition, oldest first, up to maxPerTask; watches the first one left. */
+  private async sweepPartition(p: number, tick: string, now: number, cutoff: number): Promise<number> {
+    const { redis, keys } = this;
+    const { pageSize, maxPerTask, streamMaxLen } = this.config;
+    let emitted = 0;
+    let left: { member: string; score: number } | undefined;
     // Offset paging: executors move scores forward meanwhile, so a page may skip an actor; the next tick sees it.
-    for (let offset = 0; emitted < maxPerTask; offset += pageSize) {
-      const page = await this.redis.zrangebyscore(this.keys.due(p), '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, pageSize);
+    for (let offset = 0; emitted < maxPerTask && !left; offset += pageSize) {
+      const page = await redis.zrangebyscore(keys.due(p), '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, pageSize);
       if (page.length === 0) break;
       const members: Array<{ member: string; score: number }> = [];
       for (let i = 0; i + 1 < page.length; i += 2) {
         const member = page[i];
         if (member.indexOf('/') > 0) members.push({ member, score: Number(page[i + 1]) });
       }
-      const locks = this.redis.pipeline();
-      for (const { member } of members) locks.exists(this.keys.actorLock(p, parseActorAddress(member)));
+      const locks = redis.pipeline();
+      for (const { member } of members) locks.exists(keys.actorLock(p, parseActorAddress(member)));
       const held = ((await locks.exec()) ?? []).map(([err, n]) => !err && Number(n) > 0);
-      const add = this.redis.pipeline();
+      const add = redis.pipeline();
       let added = 0;
       members.forEach((m, i) => {
-        if (held[i]) {
-          this.stats.leased++;
+        if (held[i] || emitted + added >= maxPerTask) {
+          if (held[i]) this.stats.leased++;
+          left ??= m;
           return;
         }
-        if (emitted + added >= maxPerTask) return;
-        add.xadd(this.keys.sweepItems(), 'MAXLEN', '~', streamMaxLen, '*', ...itemFields({ partition: p, member: m.member, score: m.score, tick }));
+        add.xadd(keys.sweepItems(), 'MAXLEN', '~', streamMaxLen, '*', ...itemFields({ partition: p, member: m.member, score: m.score, tick }));
         added++;
       });
       if (added > 0) {
@@ -105,7 +142,25 @@ export class SweepLoader {
       emitted += added;
       if (page.length < 2 * pageSize) break;
     }
+    // The next look checks an actor these items do not move: if it is still there, the owner is still stalled.
+    if (left) await redis.hset(keys.sweepWatch(), String(p), formatWatch(left.member, left.score, now));
+    else await redis.hdel(keys.sweepWatch(), String(p));
     this.stats.emitted += emitted;
     return emitted;
   }
+}
+
+/** The watch of one partition: `<score>|<at>|<member>` (the member last: an id may hold '|'). */
+function formatWatch(member: string, score: number, at: number): string {
+  return `${score}|${at}|${member}`;
+}
+
+function parseWatch(raw: string | null): { member: string; score: number; at: number } | undefined {
+  if (!raw) return undefined;
+  const a = raw.indexOf('|');
+  const b = raw.indexOf('|', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  const score = Number(raw.slice(0, a));
+  const at = Number(raw.slice(a + 1, b));
+  return Number.isFinite(score) && Number.isFinite(at) ? { score, at, member: raw.slice(b + 1) } : undefined;
 }

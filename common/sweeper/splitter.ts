@@ -101,22 +101,31 @@ export class Splitter {
     return added;
   }
 
-  /** True while the loaders have not read every task, or the executors every item, appended so far. */
+  /**
+   * True while the loaders have not read every task appended so far, or the executors have more than a page of
+   * items still to read: the next sweep starts as the last one runs out, not after it (its few duplicates are
+   * refused by the executors' re-checks).
+   */
   private async previousSweepQueued(): Promise<boolean> {
-    const { redis, keys } = this.o;
+    const { redis, keys, sweep } = this.o;
     const [tasks, items] = await Promise.all([
       undelivered(redis, keys.sweepTasks(), GROUPS.sweepLoaders),
       undelivered(redis, keys.sweepItems(), GROUPS.sweepExecutors),
     ]);
-    return tasks || items;
+    return tasks > 0 || items > sweep.pageSize;
   }
 }
 
-/** Whether a consumer group has not yet been handed every entry of its stream (last delivered < last added). */
-async function undelivered(redis: RedisClient, stream: string, group: string): Promise<boolean> {
+/**
+ * Entries of a stream not yet handed to a consumer group: the group's lag, or, when Redis cannot tell (entries
+ * trimmed before they were read), 0 or "many" from the last delivered and last added ids.
+ */
+async function undelivered(redis: RedisClient, stream: string, group: string): Promise<number> {
   const [groups, info] = (await Promise.all([redis.xinfo('GROUPS', stream), redis.xinfo('STREAM', stream)])) as [unknown[][], unknown[]];
   const g = groups.find((x) => x[x.indexOf('name') + 1] === group);
+  if (!g) return 0;
+  const lag = g[g.indexOf('lag') + 1];
+  if (typeof lag === 'number' || (typeof lag === 'string' && lag !== '')) return Number(lag);
   const lastAdded = String(info[info.indexOf('last-generated-id') + 1]);
-  if (!g) return false;
-  return String(g[g.indexOf('last-delivered-id') + 1]) !== lastAdded;
+  return String(g[g.indexOf('last-delivered-id') + 1]) === lastAdded ? 0 : Number.MAX_SAFE_INTEGER;
 }

@@ -47,7 +47,7 @@ export class Sweeper {
     if (o.roles.includes('splitter')) {
       this.splitter = new Splitter({ redis, keys, sweep: config.sweep, partitions: config.runtime.partitions, token: id, stepDelayMs: o.splitStepDelayMs });
     }
-    if (o.roles.includes('loader')) this.loader = new SweepLoader(redis, keys, config.sweep, id);
+    if (o.roles.includes('loader')) this.loader = new SweepLoader(redis, keys, config.sweep, id, config.runtime.tickMs);
     if (o.roles.includes('executor')) this.executor = new SweepExecutor({ redis, keys, sweep: config.sweep, runtime: config.runtime, consumer: id });
   }
 
@@ -60,11 +60,12 @@ export class Sweeper {
     await this.executor?.start();
     await this.loader?.start();
     await this.splitter?.start();
-    let last = '';
+    // A line every 10 s while there is sweeping to report (queued, driven, manual...), not for idle ticks.
+    let last = this.activity();
     this.statsTimer = setInterval(() => {
-      const line = this.describe();
-      if (line !== last) this.logger.log(line);
-      last = line;
+      const now = this.activity();
+      if (now !== last) this.logger.log(this.describe());
+      last = now;
     }, 10_000);
     this.statsTimer.unref();
   }
@@ -75,13 +76,18 @@ export class Sweeper {
     await this.splitter?.stop();
     await this.loader?.stop();
     await this.executor?.stop();
+    this.logger.log(`stopped; ${this.describe()}`);
+  }
+
+  private activity(): string {
+    return JSON.stringify([this.splitter?.leader, this.loader?.stats.emitted, this.loader?.stats.leased, this.executor?.stats]);
   }
 
   /** One line of what this sweeper did so far. */
   describe(): string {
     const parts: string[] = [];
     if (this.splitter) parts.push(`splitter ${this.splitter.leader ? 'leading' : 'standing by'}: ${this.splitter.stats.ticks} ticks, ${this.splitter.stats.tasks} tasks, ${this.splitter.stats.skipped} ticks skipped`);
-    if (this.loader) parts.push(`loader: ${this.loader.stats.tasks} tasks, ${this.loader.stats.emitted} stalled actors queued, ${this.loader.stats.leased} leased skipped, ${this.loader.stats.unowned} unowned partitions skipped`);
+    if (this.loader) parts.push(`loader: ${this.loader.stats.tasks} tasks, ${this.loader.stats.emitted} stalled actors queued, ${this.loader.stats.leased} leased skipped, ${this.loader.stats.unowned} unowned and ${this.loader.stats.progressing} progressing partitions left alone`);
     if (this.executor) parts.push(`executor: ${Object.entries(this.executor.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     return parts.join('; ');
   }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -17,6 +18,23 @@ describe('benchmarks (CI smoke; full runs via npm run bench)', () => {
     expect(stdout).toMatch(/Propel, 2 workers/);
     expect(stdout).toMatch(/p99/);
     expect(stdout).not.toMatch(/MISMATCH/);
+  }, 180_000);
+
+  it('bench:sweep drives overdue actors to a terminal state with and without the owners firing, and measures SIGKILL recovery; every check matches', async () => {
+    const { stdout } = await bench('sweep.ts', ['--quick', '--actors', '2000', '--kill-runs', '1']);
+    expect(stdout).toMatch(/Overdue actors to a terminal state/);
+    expect(stdout).toMatch(/SIGKILL of one of 2 workers/);
+    expect(stdout).not.toMatch(/MISMATCH/);
+    const file = /results written to (\S+\.json)/.exec(stdout)?.[1];
+    const json = JSON.parse(readFileSync(file!, 'utf8'));
+    expect(json.failures).toEqual([]);
+    expect(json.correct).toBe(true);
+    expect(json.overdue.map((r: { phase: string }) => r.phase)).toEqual(['overdue', 'sweepers-only']);
+    for (const r of json.overdue) expect(r).toMatchObject({ actors: 2000, correct: true, deadlineTurns: 2000, statuses: { EXPIRED: 2000 } });
+    // With the owners' tickers off, every actor moved because a sweeper re-drove it, once.
+    expect(json.overdue[1].sweeperRedrives).toBe(2000);
+    expect(json.kills[0]).toMatchObject({ correct: true, timers: 2400 });
+    expect(json.kills[0].lastPartitionMs).toBeGreaterThan(0);
   }, 180_000);
 
   it('bench:recovery measures the time from SIGKILL to the partitions answering again', async () => {

@@ -70,11 +70,12 @@ describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', 
       const info = (await env.redis.xinfo('STREAM', keys.sweepTasks()).catch(() => null)) as unknown[] | null;
       return info ? Number(info[info.indexOf('entries-added') + 1]) : 0;
     };
-    // Kill the first leader part-way through its first tick (2 to 5 of its 8 tasks appended).
+    // Kill the first leader part-way through its second tick (2 to 5 of its 8 tasks appended): the first tick's
+    // look found every partition's oldest overdue actor, the second finds them unmoved and queues them.
     await waitFor(async () => {
       const n = await added();
-      return n >= 2 && n <= 5;
-    }, 20_000, 'the leader to be in the middle of its first tick');
+      return n >= P + 2 && n <= P + 5;
+    }, 20_000, 'the leader to be in the middle of its second tick');
     const leaderId = (await env.redis.get(keys.sweepLeader()))!;
     const leader = procs[ids.indexOf(leaderId)]!;
     const written = await added();
@@ -119,7 +120,10 @@ describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', 
       await ensureGroup(redis, keys.sweepItems(), GROUPS.sweepExecutors);
       await ensureGroup(redis, keys.sweepTasks(), GROUPS.sweepLoaders);
       const loader = new SweepLoader(redis, keys, compileConfig({ sweep }).sweep, 'unused');
-      expect(await loader.load({ tick: 'before-crash', from: 0, to: P })).toBe(setA.length);
+      // The first look only notes each partition's oldest overdue actor; a second one finds it unmoved (no owner fires).
+      const t = Date.now();
+      expect(await loader.load({ tick: 'first-look', from: 0, to: P }, t)).toBe(0);
+      expect(await loader.load({ tick: 'before-crash', from: 0, to: P }, t + 1000)).toBe(setA.length);
       const taken = (await env.redis.xreadgroup('GROUP', GROUPS.sweepExecutors, 'sw-dead', 'COUNT', 1000, 'STREAMS', keys.sweepItems(), '>')) as Array<[string, unknown[]]>;
       expect(taken[0]![1]).toHaveLength(setA.length);
 
@@ -130,7 +134,8 @@ describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', 
         await waitFor(() => exec.sweeper.executor!.stats.driven === setA.length, 10_000, 'set A to be driven');
         await drivenOnce(env, keys, setA);
 
-        // A sweep task for set B, read by the dead sweeper's loader; a live loader claims and loads it.
+        // A sweep task for set B, read by the dead sweeper's loader; a live loader claims and loads it (its first
+        // look at each partition), and one more task (the next tick's) finds set B still unmoved.
         const setB = Array.from({ length: 40 }, (_, i) => `crashB:${i}`);
         await writeOverdueReferrals(env.url, keys, P, setB, 1000);
         await env.redis.xadd(keys.sweepTasks(), '*', 't', 'dead-tick', 'from', '0', 'to', String(P));
@@ -138,6 +143,9 @@ describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', 
         const load = await startSweeper(env.url, { namespace: ns, partitions: P, id: 'sw-live-load', roles: ['loader'], sweep });
         try {
           await waitFor(async () => (await pendingOf(env, keys.sweepTasks(), GROUPS.sweepLoaders, 'sw-dead')) === 0, 10_000, "the dead sweeper's task to be claimed");
+          await waitFor(() => load.sweeper.loader!.stats.tasks === 1, 5_000, 'the claimed task to be loaded');
+          await new Promise((r) => setTimeout(r, 600));
+          await env.redis.xadd(keys.sweepTasks(), '*', 't', 'next-tick', 'from', '0', 'to', String(P));
           await waitFor(() => exec.sweeper.executor!.stats.driven === setA.length + setB.length, 10_000, 'set B to be driven');
           expect(load.sweeper.loader!.stats.emitted).toBe(setB.length); // set A moved on: only set B was stalled
           await drivenOnce(env, keys, [...setA, ...setB]);
