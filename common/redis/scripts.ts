@@ -24,6 +24,7 @@ interface ScriptDef {
 const SCRIPTS: ScriptDef[] = [
   { name: 'commitTurns', file: 'commitTurns.lua' },
   { name: 'deadLetter', file: 'deadLetter-2.lua', keys: 2 },
+  { name: 'replayDead', file: 'replayDead-2.lua', keys: 2 },
   { name: 'acquireLease', file: 'acquireLease-1.lua', keys: 1 },
   { name: 'releaseLease', file: 'releaseLease-1.lua', keys: 1 },
   { name: 'fireTimers', file: 'fireTimers-2.lua', keys: 2 },
@@ -73,6 +74,8 @@ export function scriptVersions(): Record<string, string> {
 export interface ScriptCommands {
   commitTurns(numKeys: number, ...args: Array<string | Buffer | number>): Promise<number[] | number>;
   deadLetter(...args: Array<string | Buffer | number>): Promise<number>;
+  /** The replayed entry's new id, or 0 (no such dead letter), -1 (another source stream), -2 (no original fields). */
+  replayDead(dead: string, source: string, id: string): Promise<string | number>;
   acquireLease(key: string, token: string, ttlMs: number): Promise<number>;
   releaseLease(key: string, token: string): Promise<number>;
   fireTimers(due: string, inbox: string, now: number, limit: number, rearmMs: number, version: number): Promise<number>;

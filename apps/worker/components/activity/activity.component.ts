@@ -89,6 +89,11 @@ export class ActivityComponent {
     return this.setStatus(activityId, 'ACTIVE');
   }
 
+  /** Ids of every defined activity, sorted. */
+  async ids(): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.index())).sort();
+  }
+
   /** The stored definition and its version, or null. */
   async load(activityId: string): Promise<{ activity: Activity; ver: string } | null> {
     const [status, ver, d] = await this.redis.hmget(this.keys.definition(activityId), 'status', 'ver', 'd');
