@@ -8,16 +8,18 @@
   KEYS[1] actor hash (v, d)          KEYS[2] due index (ZSET)       KEYS[3] partition inbox stream
   KEYS[4] audit stream               KEYS[5] actor history list     KEYS[6] manual-intervention index (ZSET)
   KEYS[7] actor lease (the redlock key)
-  ARGV[1] mode: 'redrive' | 'manual' | 'drop'
-  ARGV[2] expected version           ARGV[3] expected due score     ARGV[4] due member "type/id"
-  ARGV[5] new record bytes           ARGV[6] redrive: next due score; manual: when it entered manual intervention
-  ARGV[7] redrive: the timer-tick envelope appended to the inbox ('' otherwise)
+  ARGV[1] mode: 'redrive' | 'manual' | 'drop' | 'resume'
+  ARGV[2] expected version           ARGV[3] expected due score ('' = none: resume)   ARGV[4] due member "type/id"
+  ARGV[5] new record bytes           ARGV[6] redrive, resume: next due score; manual: when it entered manual intervention
+  ARGV[7] redrive, resume: the timer-tick envelope appended to the inbox ('' otherwise)
   ARGV[8] audit record bytes         ARGV[9] audit MAXLEN ~         ARGV[10] history length kept per actor
   ARGV[11] actor lease value ('' skips the lease check)
   redrive: v+1 and the record, the due score moved to ARGV[6], the tick appended, one audit record.
   manual:  v+1 and the record, out of the due index, into the manual index (entry time kept if already there),
            one audit record; no tick.
   drop:    the actor has no record: its due entry is removed (nothing else to drive).
+  resume:  (ops) v+1 and the record, out of the manual index, back in the due index, the tick, one audit record.
+  On a write (redrive, manual) the actor lease ARGV[11] is given back (deleted) with it: held until the write, no longer.
   Returns:
     n > 0  written; n is the actor's new version
     0      drop done
@@ -40,9 +42,11 @@ elseif not current or tonumber(current) ~= tonumber(ARGV[2]) then
   return -1
 end
 -- Then the due score: the owner firing the timer moves it without a new version.
-local score = redis.call('ZSCORE', KEYS[2], member)
-if not score or tonumber(score) ~= tonumber(ARGV[3]) then
-  return -3
+if ARGV[3] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[2], member)
+  if not score or tonumber(score) ~= tonumber(ARGV[3]) then
+    return -3
+  end
 end
 if mode == 'drop' then
   redis.call('ZREM', KEYS[2], member)
@@ -54,10 +58,16 @@ if mode == 'manual' then
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZADD', KEYS[6], 'NX', ARGV[6], member)
 else
+  if mode == 'resume' then
+    redis.call('ZREM', KEYS[6], member)
+  end
   redis.call('ZADD', KEYS[2], ARGV[6], member)
   redis.call('XADD', KEYS[3], '*', 'e', ARGV[7])
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', 'e', ARGV[8])
+if ARGV[11] ~= '' then
+  redis.call('DEL', KEYS[7])
+end
 local historyMax = tonumber(ARGV[10])
 -- Trimmed in steps (at 1.5x the limit), as the commit script does.
 if historyMax > 0 and redis.call('RPUSH', KEYS[5], ARGV[8]) > historyMax + math.floor(historyMax / 2) then

@@ -2,14 +2,13 @@ import { Logger } from '@nestjs/common';
 import Redlock from 'redlock';
 import type { Lock } from 'redlock';
 import type { ActorRecord } from '../actor/record';
-import { encode, encodeEnvelope } from '../codec';
+import { decode, encode, encodeEnvelope } from '../codec';
 import type { RuntimeConfig, SweepConfig } from '../config';
 import { GROUPS } from '../constants';
 import { Keys } from '../keys';
 import { parseActorAddress } from '../partitioning';
 import type { RedisClient } from '../redis/connection';
 import { ScriptCode, scripts } from '../redis/scripts';
-import { RedisActorStore } from '../runtime/actor-store';
 import { GroupWorker } from './group-worker';
 import { parseItem, planSweep, SweepItem, SweepPlan, SweepPolicy } from './plan';
 
@@ -41,22 +40,20 @@ export interface SweepExecutorOptions {
 
 /**
  * Executor (the write-up's third layer), one consumer of the executors' group on the execution items. Per
- * item: a cheap re-check of the due score, the actor lease (redlock, short TTL, no retries), the record,
- * then one script (`redriveActor`) that writes only if the lease, the due score and the version are all
- * still what was read. So an item executed twice (redelivered, claimed, duplicated by two ticks) drives
+ * item: the due score and the record (a cheap re-check first), the actor lease (redlock, short TTL, no
+ * retries), then one script (`redriveActor`) that writes only if the lease, the version and the due score
+ * are all still what was read, and gives the lease back with the write. So an item executed twice (redelivered, claimed, duplicated by two ticks) drives
  * the actor at most once: the second finds the score moved.
  */
 export class SweepExecutor {
   private readonly logger = new Logger('SweepExecutor');
   private readonly redlock: Redlock;
-  private readonly store: RedisActorStore;
   private readonly worker: GroupWorker;
   private readonly policy: SweepPolicy;
   readonly stats: ExecutorStats = { driven: 0, manual: 0, moved: 0, 'not-due': 0, busy: 0, stale: 0, 'lease-lost': 0, dropped: 0 };
 
   constructor(private readonly o: SweepExecutorOptions) {
     const { redis, keys, sweep } = o;
-    this.store = new RedisActorStore(redis, keys);
     // One Redis (or Cluster) is one redlock "instance"; the lease keeps executors and call effects apart,
     // the version check in the script is what keeps state right.
     this.redlock = new Redlock([redis], { retryCount: 0 });
@@ -99,8 +96,10 @@ export class SweepExecutor {
     if (item.score > now - this.o.sweep.graceMs) return 'not-due';
     const { keys, redis } = this.o;
     const ref = parseActorAddress(item.member);
-    // Cheap first: most duplicates and items the owner fired meanwhile end here, without a lease.
-    const score = await redis.zscore(keys.due(item.partition), item.member);
+    // The due score and the record in one round trip, before the lease: duplicates and items the owner fired
+    // meanwhile end here. Reading before the lease is safe: the script refuses if either moved since.
+    const [[scoreErr, score], [recordErr, fields]] = ((await redis.pipeline().zscore(keys.due(item.partition), item.member).hmgetBuffer(keys.actor(item.partition, ref), 'v', 'd').exec()) ?? []) as Array<[Error | null, unknown]>;
+    if (scoreErr || recordErr) throw scoreErr ?? recordErr;
     if (score === null || Number(score) !== item.score) return 'moved';
     let lock: Lock;
     try {
@@ -108,11 +107,13 @@ export class SweepExecutor {
     } catch {
       return 'busy';
     }
+    let outcome: SweepOutcome | undefined;
     try {
-      const record = await this.store.load(item.partition, ref);
-      return await this.apply(item, record, now, lock.value);
+      outcome = await this.apply(item, toRecord(fields as Array<Buffer | null>), now, lock.value);
+      return outcome;
     } finally {
-      await lock.release().catch(() => undefined);
+      // A write that went through gave the lease back in the same script; anything else gives it back here.
+      if (outcome !== 'driven' && outcome !== 'manual') await lock.release().catch(() => undefined);
     }
   }
 
@@ -153,6 +154,13 @@ export class SweepExecutor {
     }
     return outcomeOf(code);
   }
+}
+
+function toRecord([v, d]: Array<Buffer | null>): ActorRecord | null {
+  if (!d) return null;
+  const record = decode<ActorRecord>(d);
+  record.version = Number(v?.toString() ?? 0);
+  return record;
 }
 
 function outcomeOf(code: number): SweepOutcome {

@@ -2,7 +2,7 @@ import { newRecord } from '../actor/record';
 import type { ActorRecord } from '../actor/record';
 import { ErrorCode } from '../errors';
 import { MANUAL_INTERVENTION } from '../runtime/actor-host';
-import { itemFields, parseItem, parseTask, planSweep, splitPartitions, SWEEP_AUDIT, SWEEP_MAX_RETRIES, SweepItem } from './plan';
+import { itemFields, parseItem, parseTask, planResume, planSweep, splitPartitions, SWEEP_AUDIT, SWEEP_MAX_RETRIES, SweepItem } from './plan';
 
 const policy = { maxRetries: 3, baseMs: 1000, capMs: 60_000, jitter: 0 };
 const item: SweepItem = { partition: 2, member: 'referral/act:bob', score: 10_000, tick: 'lead:7' };
@@ -44,6 +44,23 @@ describe('planSweep (the executor decision, pure)', () => {
 
   it('maxRetries 0 sends a stalled actor to manual intervention at once', () => {
     expect(planSweep(stalled(0), item, 20_000, { ...policy, maxRetries: 0 }).mode).toBe('manual');
+  });
+});
+
+describe('planResume (ops takes an actor out of manual intervention, pure)', () => {
+  it('restores the status its own state names, resets retry_count, is due now and says who did it', () => {
+    const manual = (planSweep(stalled(3), item, 30_000, policy) as { record: ActorRecord }).record;
+    const plan = planResume(manual, item.member, 40_000, 'ana');
+    expect(plan.record).toMatchObject({ version: 6, status: 'RELATION_ESTABLISHED', retryCount: 0, scheduleTime: 40_000 });
+    expect(plan.record.state).toEqual(manual.state);
+    expect(plan.audit).toMatchObject({ message: SWEEP_AUDIT.resume, from: MANUAL_INTERVENTION, to: 'RELATION_ESTABLISHED', version: 6 });
+    expect(plan.audit.why).toMatch(/by ana after 3 sweeper re-drive/);
+    expect(plan.tickId).toBe('resume:referral/act:bob:6');
+  });
+
+  it('an actor whose state names no status comes back as active', () => {
+    const bare = { ...stalled(1), state: { n: 1 }, status: MANUAL_INTERVENTION };
+    expect(planResume(bare, 'counter/c', 1, 'ops').record.status).toBe('active');
   });
 });
 

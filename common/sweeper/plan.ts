@@ -22,7 +22,7 @@ export interface SweepItem {
 }
 
 /** The message names of the audit records sweepers write, and the reason code of their manual intervention. */
-export const SWEEP_AUDIT = { redrive: 'SweepRedrive', manual: 'SweepManual' } as const;
+export const SWEEP_AUDIT = { redrive: 'SweepRedrive', manual: 'SweepManual', resume: 'ResumeFromOps' } as const;
 export const SWEEP_MAX_RETRIES = 'SWEEP_MAX_RETRIES';
 
 /** The partitions [0, partitions) cut into ranges of `perTask`, the last one shorter. */
@@ -100,5 +100,30 @@ export function planSweep(record: ActorRecord, item: SweepItem, now: number, pol
     nextScore,
     tickId: `timer:${item.member}:${item.score}`,
     audit: { ...base, message: SWEEP_AUDIT.redrive, to: record.status, why, effects: [`timer tick`, `next sweep at ${nextScore}`] },
+  };
+}
+
+/** What a resume from ops writes for an actor in manual intervention (see resumeFromManual). */
+export interface ResumePlan {
+  record: ActorRecord;
+  audit: AuditRecord;
+  tickId: string;
+}
+
+/**
+ * Takes an actor out of manual intervention for another round: the status its own state names (the actor's
+ * next turn recomputes it anyway), retry_count 0, due now, and a timer tick so its due timers and call
+ * deadlines are looked at at once. The record's state is left as it is.
+ */
+export function planResume(record: ActorRecord, member: string, now: number, operator: string): ResumePlan {
+  const version = record.version + 1;
+  const own = (record.state as { status?: unknown } | null)?.status;
+  const status = typeof own === 'string' && own !== MANUAL_INTERVENTION ? own : 'active';
+  const next: ActorRecord = { ...record, version, status, retryCount: 0, scheduleTime: now, updatedAt: now };
+  const why = `resumed from ops by ${operator} after ${record.retryCount} sweeper re-drive(s): retry count reset, timer tick appended`;
+  return {
+    record: next,
+    tickId: `resume:${member}:${version}`,
+    audit: { at: now, actor: member, version, message: SWEEP_AUDIT.resume, messageId: `resume:${member}:${version}`, from: record.status, to: status, why, effects: ['timer tick'] },
   };
 }

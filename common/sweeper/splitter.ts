@@ -18,10 +18,13 @@ export interface SplitterOptions {
   stepDelayMs?: number;
 }
 
+/** Splitter.tick's answer when it left the tick out because the previous sweep is still queued. */
+export const QUEUED = -1;
+
 export interface SplitterStats {
   ticks: number;
   tasks: number;
-  /** Ticks left out because the previous sweep was still queued (bounded work). */
+  /** Looks that found the previous sweep still queued and appended nothing (bounded work). */
   skipped: number;
 }
 
@@ -51,11 +54,15 @@ export class Splitter {
     await ensureGroup(redis, keys.sweepItems(), GROUPS.sweepExecutors);
     const loop = () => {
       if (this.stopped) return;
+      let delay = this.o.sweep.tickMs;
       this.ticking = this.tick()
-        .then(() => undefined)
+        .then((added) => {
+          // While the last sweep is still queued, look again sooner: the next one starts as it runs out.
+          if (added === QUEUED) delay = Math.max(10, Math.floor(this.o.sweep.tickMs / 4));
+        })
         .catch((err) => this.logger.warn(`sweep tick failed: ${(err as Error).message}`))
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.o.sweep.tickMs);
+          if (!this.stopped) this.timer = setTimeout(loop, delay);
         });
     };
     loop();
@@ -70,7 +77,10 @@ export class Splitter {
     this.leader = false;
   }
 
-  /** One tick: take or renew the leader lease; if leading and the previous sweep was read, append the next. */
+  /**
+   * One tick: take or renew the leader lease; if leading and the previous sweep was read, append the next.
+   * Returns the tasks appended (0 when not leading), or QUEUED (-1) when the previous sweep is still queued.
+   */
   async tick(): Promise<number> {
     const { redis, keys, sweep, token } = this.o;
     const held = (await scripts(redis).acquireLease(keys.sweepLeader(), token, sweep.leaderTtlMs)) === 1;
@@ -79,7 +89,7 @@ export class Splitter {
     if (!held) return 0;
     if (await this.previousSweepQueued()) {
       this.stats.skipped++;
-      return 0;
+      return QUEUED;
     }
     const tick = `${token}:${Date.now()}:${++this.seq}`;
     const ranges = splitPartitions(this.o.partitions, sweep.partitionsPerTask);

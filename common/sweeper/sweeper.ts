@@ -86,7 +86,7 @@ export class Sweeper {
   /** One line of what this sweeper did so far. */
   describe(): string {
     const parts: string[] = [];
-    if (this.splitter) parts.push(`splitter ${this.splitter.leader ? 'leading' : 'standing by'}: ${this.splitter.stats.ticks} ticks, ${this.splitter.stats.tasks} tasks, ${this.splitter.stats.skipped} ticks skipped`);
+    if (this.splitter) parts.push(`splitter ${this.splitter.leader ? 'leading' : 'standing by'}: ${this.splitter.stats.ticks} ticks, ${this.splitter.stats.tasks} tasks, ${this.splitter.stats.skipped} looks found the last sweep still queued`);
     if (this.loader) parts.push(`loader: ${this.loader.stats.tasks} tasks, ${this.loader.stats.emitted} stalled actors queued, ${this.loader.stats.leased} leased skipped, ${this.loader.stats.unowned} unowned and ${this.loader.stats.progressing} progressing partitions left alone`);
     if (this.executor) parts.push(`executor: ${Object.entries(this.executor.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     return parts.join('; ');

@@ -1,7 +1,7 @@
 import { compileConfig, Keys, MANUAL_INTERVENTION, partitionOf, RedisActorStore, RedisStreamsClient } from '../../common';
 import type { CommitTurn, RedisClient } from '../../common';
 import { createRedis } from '../../common';
-import { SWEEP_AUDIT, SWEEP_MAX_RETRIES, SweepExecutor } from '../../common/sweeper';
+import { resumeFromManual, SWEEP_AUDIT, SWEEP_MAX_RETRIES, SweepExecutor } from '../../common/sweeper';
 import type { SweepItem } from '../../common/sweeper';
 import { counterActor, CounterState, referralActor } from '../../actors';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
@@ -80,6 +80,47 @@ describe('sweepers: scenarios 12–14', () => {
     expect(done.retryCount).toBe(0);
     expect(await env.redis.zscore(keys.manual(p), `referral/${id}`)).toBeNull();
     expect((await auditOf(env.redis, keys, P, ref)).filter((a) => a.message === 'TaskDeadline')).toHaveLength(1);
+  }, 30_000);
+
+  // Provokes an actor the sweepers gave up on (no re-drive allowed) whose owner then comes back.
+  it('scenario 12 (ops): an actor the sweepers sent to manual intervention stays there when its owner returns, until ops resumes it; then it finishes once', async () => {
+    const ns = uniqueNamespace('swp12o');
+    const keys = new Keys(ns);
+    const id = 's12o:bea';
+    const ref = { type: 'referral', id };
+    const member = `referral/${id}`;
+    const p = partitionOf(ref, P);
+    await stickOwner(env.redis, keys, [p]);
+    await writeOverdueReferrals(env.url, keys, P, [id], 2000);
+    const s = await startSweeper(env.url, { namespace: ns, partitions: P, id: 'sw-12o', sweep: fastSweep({ maxRetries: 0 }) });
+    cleanup.push(() => s.close());
+    await waitFor(async () => (await readRecord(env.redis, keys, p, 'referral', id))?.status === MANUAL_INTERVENTION, 10_000, 'manual intervention');
+    expect(await env.redis.zscore(keys.manual(p), member)).not.toBeNull();
+
+    // The owner comes back: nothing is due and nothing waits in the inbox, so the actor stays where it is.
+    await env.redis.del(keys.lease(p));
+    const worker = await startWorker(env.url, { runtime: fastRuntime(ns, { partitions: P }), actors: [referralActor] });
+    cleanup.push(() => worker.close());
+    await waitFor(async () => (await env.redis.get(keys.lease(p))) !== null, 5_000, 'the worker to take the partition');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await readRecord(env.redis, keys, p, 'referral', id))?.status).toBe(MANUAL_INTERVENTION);
+
+    // Ops resumes it: one versioned write; the worker runs the tick, the overdue deadline expires the application.
+    const redis = createRedis({ url: env.url, tls: false }, 'scenario-12-ops');
+    cleanup.push(() => redis.disconnect());
+    const resumed = await resumeFromManual(redis, keys, p, ref, { operator: 'ana' });
+    expect(resumed).toMatchObject({ outcome: 'resumed', status: 'RELATION_ESTABLISHED' });
+    const done = await waitFor(async () => {
+      const r = await readRecord<{ status: string }>(env.redis, keys, p, 'referral', id);
+      return r?.state.status === 'EXPIRED' ? r : null;
+    }, 10_000, 'the application to expire');
+    expect(done).toMatchObject({ status: 'EXPIRED', retryCount: 0 });
+    expect(await env.redis.zscore(keys.manual(p), member)).toBeNull();
+    const audit = await auditOf(env.redis, keys, P, ref);
+    expect(audit.filter((a) => a.message === SWEEP_AUDIT.resume)).toHaveLength(1);
+    expect(audit.filter((a) => a.message === 'TaskDeadline')).toHaveLength(1);
+    // Resuming again (a second click) changes nothing: the actor is no longer in manual intervention.
+    expect(await resumeFromManual(redis, keys, p, ref, { operator: 'ana' })).toEqual({ outcome: 'not-manual', status: 'EXPIRED' });
   }, 30_000);
 
   // Provokes a worker process dying with SIGKILL while timers of its actors are coming due.
