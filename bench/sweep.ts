@@ -179,6 +179,13 @@ async function writeRecords(redis: RedisClient, keys: Keys, ids: string[]): Prom
   return due;
 }
 
+/** The executors' queue: items not yet read, and read but not yet done. */
+async function sweepQueue(redis: Redis, keys: Keys): Promise<string> {
+  const groups = (await redis.xinfo('GROUPS', keys.sweepItems()).catch(() => [])) as unknown[][];
+  const g = groups.find((x) => x[x.indexOf('name') + 1] === 'sweep-executors');
+  return g ? `${g[g.indexOf('lag') + 1] ?? '?'} queued / ${g[g.indexOf('pending') + 1]} in hand` : 'none';
+}
+
 async function dueTotal(redis: Redis, keys: Keys): Promise<number> {
   const pipe = redis.pipeline();
   for (let p = 0; p < P; p++) pipe.zcard(keys.due(p));
@@ -237,7 +244,8 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
       if (now - lastReport >= 1000) {
         lastReport = now;
         const backlog = backlogOf(await inboxStates(redis, keys, P));
-        log(`  ${((now - t0) / 1000).toFixed(1)} s: ${fmtInt(N - left)} of ${fmtInt(N)} terminal, ${fmtInt(left)} still due, inbox backlog ${fmtInt(backlog)}`);
+        const items = await sweepQueue(redis, keys);
+        log(`  ${((now - t0) / 1000).toFixed(1)} s: ${fmtInt(N - left)} of ${fmtInt(N)} terminal, ${fmtInt(left)} still due, inbox backlog ${fmtInt(backlog)}, sweep items ${items}`);
       }
       if (now - lastChange > 30_000 || now - t0 > GIVE_UP_MS) break;
     }

@@ -155,8 +155,14 @@ export class GroupWorker {
     }
   }
 
+  /**
+   * Waits until at most half the slots are busy, so each read brings a batch: reading again for every slot
+   * that frees up would cost a round trip per entry and starve the handlers under load.
+   */
   private async waitForSlot(): Promise<void> {
-    while (this.running && this.inFlight.size >= this.o.concurrency) {
+    const lowWater = Math.max(0, Math.ceil(this.o.concurrency / 2) - 1);
+    if (this.inFlight.size < this.o.concurrency) return;
+    while (this.running && this.inFlight.size > lowWater) {
       await new Promise<void>((resolve) => (this.slotFreed = resolve));
       this.slotFreed = undefined;
     }
