@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { decode, encodeEnvelope, GROUPS, Keys, partitionOf } from '../../common';
-import type { ActorRecord } from '../../common';
+import type { ActorRecord, AuditRecord } from '../../common';
 import { sleep } from './util';
 
 export const COUNTER = 'counter';
@@ -168,17 +168,22 @@ export async function sumCounters(redis: Redis, keys: Keys, table: ReturnType<ty
   return { sum, missing, perActor };
 }
 
-/** Every audit record of every partition: `{ at, actor, version, message, messageId, ... }`. */
-export async function readAudit(redis: Redis, keys: Keys, partitions: number, onRecord: (r: { at: number; messageId: string; actor: string }) => void): Promise<number> {
+/**
+ * Every audit record of every partition: `{ at, actor, version, message, messageId, from, to, ... }`, with
+ * the millisecond part of its stream id (the Redis time at which the turn committed). `fromMs` skips the
+ * records committed before that time.
+ */
+export async function readAudit(redis: Redis, keys: Keys, partitions: number, onRecord: (r: AuditRecord, committedMs: number) => void, fromMs?: number): Promise<number> {
   let n = 0;
   for (let p = 0; p < partitions; p++) {
-    let start = '-';
+    let start = fromMs === undefined ? '-' : `${Math.floor(fromMs)}-0`;
     for (;;) {
       const batch = (await redis.xrangeBuffer(keys.audit(p), start, '+', 'COUNT', 5000)) as Array<[Buffer, Buffer[]]>;
-      for (const [, fields] of batch) {
+      for (const [id, fields] of batch) {
         for (let i = 0; i + 1 < fields.length; i += 2) {
           if (fields[i].toString() === 'e') {
-            onRecord(decode(fields[i + 1]));
+            const s = id.toString();
+            onRecord(decode(fields[i + 1]), Number(s.slice(0, s.indexOf('-'))));
             n++;
           }
         }

@@ -27,7 +27,9 @@ export function parseArgs<T extends Record<string, number | boolean | string>>(a
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
-    const [rawName, inline] = arg.slice(2).split('=', 2);
+    const eq = arg.indexOf('=');
+    const rawName = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    const inline = eq < 0 ? undefined : arg.slice(eq + 1); // the value may hold '=' itself
     const name = rawName.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (!(name in defaults)) throw new Error(`unknown option --${rawName} (known: ${Object.keys(defaults).map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')})`);
     const def = defaults[name];

@@ -26,7 +26,16 @@ export interface WorkerProcess {
  * level (and stderr) are echoed with the worker's label when `echoWarnings` is set.
  */
 export function spawnWorker(label: string, env: Record<string, string>, opts: { echoWarnings?: boolean; echoAll?: boolean } = {}): WorkerProcess {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/worker/main.ts'], {
+  return spawnApp(label, 'apps/worker/main.ts', env, opts);
+}
+
+/**
+ * Spawns any app entry point the same way (`apps/gateway/main.ts`, ...). `ready` resolves on its first
+ * `ready <word>` line: the worker id for a worker, the URL for the gateway. `nodeArgs` go before `-r`
+ * (e.g. `--cpu-prof`).
+ */
+export function spawnApp(label: string, script: string, env: Record<string, string>, opts: { echoWarnings?: boolean; echoAll?: boolean; nodeArgs?: string[] } = {}): WorkerProcess {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '-r', './scripts/register.js', script], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -67,7 +76,7 @@ export function spawnWorker(label: string, env: Record<string, string>, opts: { 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       exit = { code, signal };
-      if (!isReady) rejectReady(new Error(`worker ${label} exited (code ${code}, signal ${signal}) before it was ready:\n${lines.slice(-30).join('\n')}`));
+      if (!isReady) rejectReady(new Error(`${label} exited (code ${code}, signal ${signal}) before it was ready:\n${lines.slice(-30).join('\n')}`));
       resolve(exit);
     });
   });
