@@ -21,6 +21,7 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -39,7 +40,7 @@ const OVERDUE_TARGET_MS = 10_000;
 const KILL_TARGET_MS = 5_000;
 const GIVE_UP_MS = 120_000;
 
-const args = parseArgs(process.argv.slice(2), { actors: 100_000, killRuns: 3, phases: 'overdue,sweepers-only,kill', sweepers: 2, ownersOnly: false, quick: false, verbose: false });
+const args = parseArgs(process.argv.slice(2), { actors: 100_000, killRuns: 3, phases: 'overdue,sweepers-only,kill', sweepers: 2, ownersOnly: false, quietWait: true, quick: false, verbose: false });
 const N = args.quick ? Math.min(args.actors, 5_000) : args.actors;
 const KILL_RUNS = args.quick ? Math.min(args.killRuns, 1) : args.killRuns;
 const phases = new Set(args.phases.split(',').map((s) => s.trim()));
@@ -96,6 +97,39 @@ function spawnSweeper(label: string, env: Record<string, string>): WorkerProcess
   };
 }
 
+/** Jiffies the whole machine spent busy and in total so far (/proc/stat), or undefined off Linux. */
+function machineJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = cpu.reduce((a, b) => a + b, 0);
+    return { busy: total - cpu[3] - (cpu[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The machine is shared: before a measured phase, wait (up to 2 min) until other processes use under a fifth of
+ * one core over 2 s, so a neighbour's test run does not end up in the numbers. Returns what was seen last.
+ */
+async function waitQuiet(what: string): Promise<number | null> {
+  if (!args.quietWait) return null;
+  const cores = cpus().length;
+  const deadline = Date.now() + 120_000;
+  for (let waited = false; ; waited = true) {
+    const a = machineJiffies();
+    await sleep(2000);
+    const b = machineJiffies();
+    if (!a || !b) return null;
+    const busyCores = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cores;
+    if (busyCores < 0.2 || Date.now() > deadline) {
+      if (waited || busyCores >= 0.2) log(`${what}: the machine's other work uses ${(busyCores * 100).toFixed(0)}% of a core${busyCores >= 0.2 ? ' (gave up waiting)' : ''}`);
+      return Math.round(busyCores * 100);
+    }
+    if (!waited) log(`${what}: waiting for the machine to quieten (other processes use ${(busyCores * 100).toFixed(0)}% of a core)`);
+  }
+}
+
 async function leases(redis: Redis, keys: Keys): Promise<Array<string | null>> {
   const pipe = redis.pipeline();
   for (let p = 0; p < P; p++) pipe.get(keys.lease(p));
@@ -138,6 +172,8 @@ interface OverdueResult {
   deadlineTurns: number;
   correct: boolean;
   detail: string;
+  /** What other processes used of one core just before the phase (%), null when not measured. */
+  otherCpuPercent: number | null;
 }
 
 /**
@@ -219,6 +255,7 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
     const due = await writeRecords(writer, keys, ids);
     // Owners that never fire: their tickers run once an hour, so only the sweepers move these actors.
     const workerEnv: Record<string, string> = phase === 'sweepers-only' ? { PROPEL_TICK_MS: '3600000' } : {};
+    const otherCpu = await waitQuiet(phase);
     log(`${phase}: starting 2 workers${phase === 'sweepers-only' ? ' (tickers off)' : ''} and 2 sweepers (default settings)`);
     fleet = await startFleet(url, keys, workerEnv);
     const pipe = redis.pipeline();
@@ -277,7 +314,7 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
     const detail = `statuses ${JSON.stringify(statuses)}; ${fmtInt(deadlineTurns.size)} actors expired by a TaskDeadline turn, ${twice} more than once; ${fmtInt(sweeperRedrives)} sweeper re-drives`;
     log(`${phase}: check ${correct ? 'MATCH' : 'MISMATCH'}: ${detail}`);
     if (!correct) fail(`${phase}: ${detail}`);
-    return { phase, actors: N, ms: ms === null ? null : Math.round(ms), rate: ms === null ? null : Math.round(N / (ms / 1000)), sweeperRedrives, statuses, deadlineTurns: deadlineTurns.size, correct, detail };
+    return { phase, actors: N, ms: ms === null ? null : Math.round(ms), rate: ms === null ? null : Math.round(N / (ms / 1000)), sweeperRedrives, statuses, deadlineTurns: deadlineTurns.size, correct, detail, otherCpuPercent: otherCpu };
   } finally {
     if (fleet) {
       await stopFleet([...fleet.sweepers, ...fleet.workers]);
@@ -307,6 +344,7 @@ async function killRun(url: string, run: number): Promise<KillResult> {
   const redis = connect(url, `bench-sweep-kill-${run}`);
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
   try {
+    await waitQuiet(`kill run ${run}`);
     log(`kill run ${run}: starting 2 workers and 2 sweepers (default settings; ${keys.ns})`);
     fleet = await startFleet(url, keys);
     const owners = await leases(redis, keys);
