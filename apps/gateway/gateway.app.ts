@@ -7,6 +7,7 @@ import { AdminController, AdminGuard, CrowdController } from './admin.controller
 import { ApplicationsController } from './applications.controller';
 import { GatewayContext, GatewayOptions } from './gateway.context';
 import { bodyErrorMiddleware, GatewayExceptionFilter } from './gateway.errors';
+import { OPS_COOKIE, OpsDashboardModule, OpsDashboardOptions } from './ops';
 import { SharesController } from './shares.controller';
 
 /** Bodies above this are answered 413 before any handler runs. */
@@ -24,10 +25,10 @@ export class GatewayModule {
    * Binds the context the controllers and the admin guard are given, and /metrics and /health
    * (200 `{ status: 'ok', redis: 'up', ... }`, 503 `{ status: 'error', redis: 'down', error: { redis: { message } } }`).
    */
-  static forContext(ctx: GatewayContext, observability: ObservabilityOptions): DynamicModule {
+  static forContext(ctx: GatewayContext, observability: ObservabilityOptions, ops: OpsDashboardOptions = {}): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [ObservabilityModule.forRoot(observability)],
+      imports: [ObservabilityModule.forRoot(observability), OpsDashboardModule.forContext(ctx, ops)],
       controllers: [AdminController, CrowdController, SharesController, ApplicationsController],
       providers: [{ provide: GatewayContext, useValue: ctx }, AdminGuard],
     };
@@ -49,6 +50,7 @@ function setupDocs(app: INestApplication): void {
     .setDescription('HTTP entry to Propel referrals: activities (admin), shares, applications, ledgers. Errors answer { error: { code, message } }.')
     .setVersion('0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'PROPEL_ADMIN_TOKEN' })
+    .addCookieAuth(OPS_COOKIE, { type: 'apiKey', in: 'cookie', name: OPS_COOKIE, description: 'the ops dashboard session (log in at /ops/login)' }, OPS_COOKIE)
     .build();
   const document = SwaggerModule.createDocument(app, config);
   SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: OPENAPI_JSON_PATH, yamlDocumentUrl: 'docs/openapi.yaml' });
@@ -57,14 +59,15 @@ function setupDocs(app: INestApplication): void {
 /**
  * Builds the gateway app (not listening yet): JSON bodies up to 64 KiB (malformed → 400, larger → 413),
  * every error as `{ error: { code, message } }`, OpenAPI at /docs, /metrics (behind `metricsToken` when set)
- * and /health on the same port. The caller listens and closes it.
+ * and /health on the same port, and the ops dashboard at /ops (behind the admin token). The caller listens and
+ * closes it.
  */
-export async function createGateway(options: GatewayOptions, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
+export async function createGateway(options: GatewayOptions & { ops?: OpsDashboardOptions }, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
   const ctx = new GatewayContext(options);
   const metrics = options.metrics ?? new PropelMetrics({ app: 'gateway' });
   try {
     const observability: ObservabilityOptions = { metrics, probes: [redisProbe(ctx.redis)], metricsToken: options.metricsToken, httpMetrics: true };
-    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx, observability), { bodyParser: false, logger });
+    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx, observability, options.ops), { bodyParser: false, logger });
     app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app.use(bodyErrorMiddleware(BODY_LIMIT_BYTES));
     app.useGlobalFilters(new GatewayExceptionFilter());
