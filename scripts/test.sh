@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh || exit 1
+bash scripts/ensure-chromium.sh || exit 1  # the dashboard's browser test (Debian's chromium)
 mkdir -p .propel
 
 echo "==> type-check (tsc --noEmit)"
