@@ -80,6 +80,7 @@ cat <<MSG
 
 Propel is up: Redis at $PROPEL_REDIS_URL, $WORKERS workers, $SWEEPERS sweepers, a notifier and the gateway at
 http://localhost:$GATEWAY_PORT (API docs: /docs; admin token: $PROPEL_ADMIN_TOKEN), namespace $NS.
+Ops dashboard: http://localhost:$GATEWAY_PORT/ops (log in with your name and the admin token).
 Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
 and read the counter's record (version, state, history):
