@@ -46,7 +46,9 @@ export class SweepLoader {
     /** The owners' timer tick (runtime.tickMs): an owner that is firing moves its oldest overdue actor within a few. */
     ownerTickMs: number = DEFAULTS.tickMs,
   ) {
-    this.minObserveMs = Math.max(250, 5 * ownerTickMs);
+    // Long enough that a busy owner (its event loop behind, ticks late) is not taken for a stalled one, whose
+    // actors are overdue by the grace already: half the grace, at least a few owner ticks.
+    this.minObserveMs = Math.max(250, 5 * ownerTickMs, Math.floor(config.graceMs / 2));
     this.worker = new GroupWorker({
       redis,
       stream: keys.sweepTasks(),
