@@ -36,6 +36,8 @@ export class SweepLoader {
   private readonly logger = new Logger('SweepLoader');
   private readonly worker: GroupWorker;
   private readonly minObserveMs: number;
+  /** Once a partition was found stalled, how long the actor watched next must stay put to go on sweeping. */
+  private readonly confirmMs: number;
   readonly stats: LoaderStats = { tasks: 0, emitted: 0, leased: 0, unowned: 0, progressing: 0 };
 
   constructor(
@@ -48,7 +50,8 @@ export class SweepLoader {
   ) {
     // Long enough that a busy owner (its event loop behind, ticks late) is not taken for a stalled one, whose
     // actors are overdue by the grace already: half the grace, at least a few owner ticks.
-    this.minObserveMs = Math.max(250, 5 * ownerTickMs, Math.floor(config.graceMs / 2));
+    this.confirmMs = Math.max(250, 5 * ownerTickMs);
+    this.minObserveMs = Math.max(this.confirmMs, Math.floor(config.graceMs / 2));
     this.worker = new GroupWorker({
       redis,
       stream: keys.sweepTasks(),
@@ -111,26 +114,27 @@ export class SweepLoader {
   private async sweepPartition(p: number, tick: string, now: number, cutoff: number): Promise<number> {
     const { redis, keys } = this;
     const { pageSize, maxPerTask, streamMaxLen } = this.config;
+    // One snapshot of this tick's share, and one more to watch: paging by offset while the executors move the
+    // first pages' scores forward would skip actors.
+    const snapshot = await redis.zrangebyscore(keys.due(p), '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, maxPerTask + 1);
+    const stalled: Array<{ member: string; score: number }> = [];
+    for (let i = 0; i + 1 < snapshot.length; i += 2) {
+      if (snapshot[i].indexOf('/') > 0) stalled.push({ member: snapshot[i], score: Number(snapshot[i + 1]) });
+    }
+    let left = stalled.length > maxPerTask ? stalled.pop() : undefined;
     let emitted = 0;
-    let left: { member: string; score: number } | undefined;
-    // Offset paging: executors move scores forward meanwhile, so a page may skip an actor; the next tick sees it.
-    for (let offset = 0; emitted < maxPerTask && !left; offset += pageSize) {
-      const page = await redis.zrangebyscore(keys.due(p), '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, pageSize);
-      if (page.length === 0) break;
-      const members: Array<{ member: string; score: number }> = [];
-      for (let i = 0; i + 1 < page.length; i += 2) {
-        const member = page[i];
-        if (member.indexOf('/') > 0) members.push({ member, score: Number(page[i + 1]) });
-      }
+    // Pipelines of a page each: the lease check, then the items of the actors not leased.
+    for (let from = 0; from < stalled.length; from += pageSize) {
+      const page = stalled.slice(from, from + pageSize);
       const locks = redis.pipeline();
-      for (const { member } of members) locks.exists(keys.actorLock(p, parseActorAddress(member)));
+      for (const { member } of page) locks.exists(keys.actorLock(p, parseActorAddress(member)));
       const held = ((await locks.exec()) ?? []).map(([err, n]) => !err && Number(n) > 0);
       const add = redis.pipeline();
       let added = 0;
-      members.forEach((m, i) => {
-        if (held[i] || emitted + added >= maxPerTask) {
-          if (held[i]) this.stats.leased++;
-          left ??= m;
+      page.forEach((m, i) => {
+        if (held[i]) {
+          this.stats.leased++;
+          if (!left || m.score < left.score) left = m;
           return;
         }
         add.xadd(keys.sweepItems(), 'MAXLEN', '~', streamMaxLen, '*', ...itemFields({ partition: p, member: m.member, score: m.score, tick }));
@@ -142,10 +146,10 @@ export class SweepLoader {
         if (failed) throw failed[0];
       }
       emitted += added;
-      if (page.length < 2 * pageSize) break;
     }
     // The next look checks an actor these items do not move: if it is still there, the owner is still stalled.
-    if (left) await redis.hset(keys.sweepWatch(), String(p), formatWatch(left.member, left.score, now));
+    // The stall is known already, so a few owner ticks confirm it (the watch is dated back to ask no more).
+    if (left) await redis.hset(keys.sweepWatch(), String(p), formatWatch(left.member, left.score, now - (this.minObserveMs - this.confirmMs)));
     else await redis.hdel(keys.sweepWatch(), String(p));
     this.stats.emitted += emitted;
     return emitted;
