@@ -130,6 +130,39 @@ async function waitQuiet(what: string): Promise<number | null> {
   }
 }
 
+/** CPU jiffies (user + system) a process has used, from /proc/<pid>/stat; 0 when it is gone. */
+function processJiffies(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Starts measuring where the machine's CPU goes; the returned function gives, in % of one core since then, what
+ * the listed processes used and what everything else on the machine used.
+ */
+function cpuMeter(pids: () => Array<number | undefined>): () => { ours: number; other: number } | null {
+  const start = machineJiffies();
+  const oursAt = () => pids().reduce<number>((sum, pid) => sum + processJiffies(pid), processJiffies(process.pid));
+  const ours0 = oursAt();
+  return () => {
+    const end = machineJiffies();
+    if (!start || !end) return null;
+    const cores = cpus().length;
+    const perCore = (end.total - start.total) / cores;
+    const ours = ((oursAt() - ours0) / Math.max(1, perCore)) * 100;
+    const busy = ((end.busy - start.busy) / Math.max(1, perCore)) * 100;
+    return { ours: Math.round(ours), other: Math.max(0, Math.round(busy - ours)) };
+  };
+}
+
+let redisPid: number | undefined;
+
 async function leases(redis: Redis, keys: Keys): Promise<Array<string | null>> {
   const pipe = redis.pipeline();
   for (let p = 0; p < P; p++) pipe.get(keys.lease(p));
@@ -174,6 +207,8 @@ interface OverdueResult {
   detail: string;
   /** What other processes used of one core just before the phase (%), null when not measured. */
   otherCpuPercent: number | null;
+  /** During the measured time: % of one core used by this bench's processes and by everything else. */
+  cpuDuring: { ours: number; other: number } | null;
 }
 
 /**
@@ -263,6 +298,7 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
       for (let i = 0; i < entries.length; i += 10_000) pipe.zadd(keys.due(p), ...entries.slice(i, i + 10_000).flat());
     }
     log(`${phase}: all up; the due entries appear now, the clock runs`);
+    const meter = cpuMeter(() => [...fleet!.workers, ...fleet!.sweepers].map((w) => w.child.pid).concat(redisPid));
     const t0 = performance.now();
     const startedMs = Date.now();
     await pipe.exec();
@@ -287,6 +323,8 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
       if (now - lastChange > 30_000 || now - t0 > GIVE_UP_MS) break;
     }
     const ms = left === 0 ? performance.now() - t0 : null;
+    const cpu = meter();
+    if (cpu) log(`${phase}: CPU meanwhile (100% = one core): this bench's processes ${cpu.ours}%, other processes ${cpu.other}%${cpu.other > 25 ? ' — NOT representative' : ''}`);
     if (ms === null) fail(`${phase}: ${left} actors still in the due index after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     log(`${phase}: ${ms === null ? 'NOT all terminal' : `all ${fmtInt(N)} terminal after ${(ms / 1000).toFixed(2)} s (${fmtInt(N / (ms / 1000))} actors/s)`} → target ≤ ${OVERDUE_TARGET_MS / 1000} s ${ms !== null && ms <= OVERDUE_TARGET_MS ? 'MET' : 'MISSED'}`);
 
@@ -314,7 +352,7 @@ async function overduePhase(url: string, phase: 'overdue' | 'sweepers-only'): Pr
     const detail = `statuses ${JSON.stringify(statuses)}; ${fmtInt(deadlineTurns.size)} actors expired by a TaskDeadline turn, ${twice} more than once; ${fmtInt(sweeperRedrives)} sweeper re-drives`;
     log(`${phase}: check ${correct ? 'MATCH' : 'MISMATCH'}: ${detail}`);
     if (!correct) fail(`${phase}: ${detail}`);
-    return { phase, actors: N, ms: ms === null ? null : Math.round(ms), rate: ms === null ? null : Math.round(N / (ms / 1000)), sweeperRedrives, statuses, deadlineTurns: deadlineTurns.size, correct, detail, otherCpuPercent: otherCpu };
+    return { phase, actors: N, ms: ms === null ? null : Math.round(ms), rate: ms === null ? null : Math.round(N / (ms / 1000)), sweeperRedrives, statuses, deadlineTurns: deadlineTurns.size, correct, detail, otherCpuPercent: otherCpu, cpuDuring: cpu };
   } finally {
     if (fleet) {
       await stopFleet([...fleet.sweepers, ...fleet.workers]);
@@ -470,6 +508,7 @@ function renderChart(overdue: OverdueResult[], kills: KillResult[]): string {
 async function main(): Promise<void> {
   log(`sweep bench: ${fmtInt(N)} overdue actors, ${KILL_RUNS} kill runs, phases ${[...phases].join(',')}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const server: RedisProcess = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+  redisPid = server.process.pid;
   const onSignal = () => {
     killTracked();
     void server.stop('SIGKILL').finally(() => process.exit(130));
