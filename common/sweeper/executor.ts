@@ -42,8 +42,9 @@ export interface SweepExecutorOptions {
  * Executor (the write-up's third layer), one consumer of the executors' group on the execution items. Per
  * item: the due score and the record (a cheap re-check first), the actor lease (redlock, short TTL, no
  * retries), then one script (`redriveActor`) that writes only if the lease, the version and the due score
- * are all still what was read, and gives the lease back with the write. So an item executed twice (redelivered, claimed, duplicated by two ticks) drives
- * the actor at most once: the second finds the score moved.
+ * are all still what was read, and gives the lease back with the write. So an item executed twice
+ * (redelivered, claimed, duplicated by two ticks) drives the actor at most once: the second finds the score
+ * moved, or the version.
  */
 export class SweepExecutor {
   private readonly logger = new Logger('SweepExecutor');
