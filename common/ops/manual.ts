@@ -1,10 +1,12 @@
+import { MANUAL_INTERVENTION } from '../runtime/actor-host';
 import type { TurnReply } from '../runtime/actor-host';
+import { resumeFromManual } from '../sweeper/resume';
 import { RedisActorStore } from '../runtime/actor-store';
 import type { ActorRecord } from '../actor/record';
 import type { ActorDefinition } from '../actor/define-actor';
 import { assertValidId, assertValidTypeName } from '../ids';
 import { actorAddress, ActorRef, parseActorAddress, partitionOf } from '../partitioning';
-import { clientOf, mapLimited, OPS_ERRORS, OpsContext, OpsError, Progress } from './context';
+import { clientOf, mapLimited, nowOf, OPS_ERRORS, OpsContext, OpsError, Progress } from './context';
 
 /** An actor waiting for a person, and why. */
 export interface ManualItem {
@@ -153,8 +155,36 @@ export interface AskOptions {
  * message id is derived from the actor's version, so the same retry sent twice (a double click, two operators)
  * is applied once; the actor's idempotency keys keep each grant to at most one either way.
  */
-export function retryManual(ctx: OpsContext, ref: ActorRef, operator: string, options: AskOptions = {}): Promise<OpsTurn> {
+export async function retryManual(ctx: OpsContext, ref: ActorRef, operator: string, options: AskOptions = {}): Promise<OpsTurn> {
+  const checked = { type: assertValidTypeName(ref.type), id: assertValidId(ref.id, 'actor id') };
+  const p = partitionOf(checked, ctx.partitions);
+  const record = await new RedisActorStore(ctx.redis, ctx.keys).load(p, checked);
+  // The sweepers parked it (its own state never went to manual intervention, so the actor would refuse
+  // RetryFromOps): resume it at the runtime level instead, re-driving its timers once.
+  if (record && parkedBySweepers(record)) return resumeParked(ctx, p, checked, record, assertValidId(operator, 'operator'));
   return askActor(ctx, ref, 'retry', { type: 'RetryFromOps', operator: assertValidId(operator, 'operator') }, options);
+}
+
+/** In MANUAL_INTERVENTION by the runtime's record while the actor's own state says otherwise: parked by the sweepers. */
+export function parkedBySweepers(record: Pick<ActorRecord, 'status' | 'state'>): boolean {
+  const own = (record.state as { status?: unknown } | null)?.status;
+  return record.status === MANUAL_INTERVENTION && own !== MANUAL_INTERVENTION;
+}
+
+async function resumeParked(ctx: OpsContext, partition: number, ref: ActorRef, record: ActorRecord, operator: string): Promise<OpsTurn> {
+  const address = actorAddress(ref);
+  const r = await resumeFromManual(ctx.redis, ctx.keys, partition, ref, { operator, now: nowOf(ctx) });
+  const turn = (version: number, status: string): TurnReply => ({ actor: address, version, status, state: record.state });
+  switch (r.outcome) {
+    case 'resumed':
+      return { actor: address, turn: turn(r.version, r.status), rejected: null, duplicate: false };
+    case 'missing':
+      throw new OpsError(OPS_ERRORS.notFound, `no actor ${address} (namespace ${ctx.keys.ns}, ${ctx.partitions} partitions)`);
+    case 'not-manual':
+      return { actor: address, turn: turn(record.version, r.status), rejected: { code: 'NOT_IN_MANUAL_INTERVENTION', reason: `${address} is ${r.status}, no longer in manual intervention` }, duplicate: false };
+    case 'stale':
+      return { actor: address, turn: turn(record.version, record.status), rejected: { code: 'STALE_VERSION', reason: `${address} moved while resuming; look again and retry` }, duplicate: false };
+  }
 }
 
 /** Gives up on an actor in manual intervention: sends it `TerminateFromOps` (the referral ends TERMINATED). */

@@ -4,6 +4,7 @@ import { createRedis } from '../../common';
 import { resumeFromManual, SWEEP_AUDIT, SWEEP_MAX_RETRIES, SweepExecutor } from '../../common/sweeper';
 import type { SweepItem } from '../../common/sweeper';
 import { counterActor, CounterState, referralActor } from '../../actors';
+import { opsJson, runOps } from '../harness/ops';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { auditOf, fastSweep, startSweeper, stickOwner, ticksInInbox, writeOverdueReferrals } from '../harness/sweepers';
 import { backlog, fastRuntime, readRecord, spawnWorker, startWorker, waitFor, WorkerProcess } from '../harness/workers';
@@ -105,11 +106,16 @@ describe('sweepers: scenarios 12–14', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await readRecord(env.redis, keys, p, 'referral', id))?.status).toBe(MANUAL_INTERVENTION);
 
-    // Ops resumes it: one versioned write; the worker runs the tick, the overdue deadline expires the application.
+    // The operator finds it in the queue and retries it through the CLI: the actor's own state never went to
+    // manual intervention, so ops resumes it at the runtime level (one versioned write) instead of asking it.
+    const target = { url: env.url, ns, partitions: P };
+    const listed = await opsJson<{ items: Array<{ actor: string; reason: string }> }>(target, ['manual', 'list']);
+    expect(listed.items.map((i) => i.actor)).toEqual([member]);
+    const retried = await runOps(target, ['manual', 'retry', 'referral', id], { env: { PROPEL_OPERATOR: 'ana' } });
+    expect(retried).toMatchObject({ code: 0 });
+    expect(retried.stdout).toMatch(/RELATION_ESTABLISHED/);
     const redis = createRedis({ url: env.url, tls: false }, 'scenario-12-ops');
     cleanup.push(() => redis.disconnect());
-    const resumed = await resumeFromManual(redis, keys, p, ref, { operator: 'ana' });
-    expect(resumed).toMatchObject({ outcome: 'resumed', status: 'RELATION_ESTABLISHED' });
     const done = await waitFor(async () => {
       const r = await readRecord<{ status: string }>(env.redis, keys, p, 'referral', id);
       return r?.state.status === 'EXPIRED' ? r : null;
