@@ -58,8 +58,8 @@ app_pids+=($!)
 
 # Sweepers (splitter, loader and executor each): one leads the splitting, the others stand by and share the work.
 for i in $(seq 1 "$SWEEPERS"); do
-  echo "==> starting sweeper $i (log: $STATE_DIR/logs/sweeper-$i.log)"
-  node -r ./scripts/register.js apps/sweeper/main.ts >"$STATE_DIR/logs/sweeper-$i.log" 2>&1 &
+  echo "==> starting sweeper $i (log: $STATE_DIR/logs/sweeper-$i.log, metrics: http://localhost:$((9470 + i))/metrics)"
+  PROPEL_METRICS_PORT="$((9470 + i))" node -r ./scripts/register.js apps/sweeper/main.ts >"$STATE_DIR/logs/sweeper-$i.log" 2>&1 &
   app_pids+=($!)
 done
 
@@ -85,7 +85,7 @@ Try the ingest stream from any shell:
   redis-cli -u $PROPEL_REDIS_URL XADD "{$NS:ingest}:stream" '*' actor counter id alice type increment payload '{"by":5}'
 and read the counter's record (version, state, history):
   PROPEL_REDIS_URL=$PROPEL_REDIS_URL npm run --silent ops -- inspect counter alice
-Metrics and health (docs/observability.md): the gateway's /metrics and /health, workers on ports 9464-$((9463 + WORKERS)),
+Metrics and health (docs/observability.md): the gateway's /metrics and /health, workers on ports 9464-$((9463 + WORKERS)), sweepers on 9471-$((9470 + SWEEPERS)),
 the notifier on 9460. Logs: $STATE_DIR/logs/. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" "${app_pids[@]}"

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import { closeQuietly, compileConfig, createRedis, defaultWorkerId, exitOnSignal, optionsFromEnv } from '../../common';
+import { METRICS_PORTS, startObservability } from '../../common/observability';
 import { parseRoles, Sweeper } from '../../common/sweeper';
 
 /** A delay in an environment variable (tests and chaos only), refused with its name when malformed. */
@@ -27,8 +29,37 @@ async function bootstrap(): Promise<void> {
   const redis = createRedis(config.redis, `propel-sweeper:${id}`);
   const sweeper = new Sweeper({ redis, config, roles, id, splitStepDelayMs });
   await sweeper.start();
+  // /metrics and /health on PROPEL_METRICS_PORT (default 9461): Redis PING, and the sweeper's roles running.
+  const observability = await startObservability({
+    app: 'sweeper',
+    defaultPort: METRICS_PORTS.sweeper,
+    redis,
+    probes: [
+      {
+        key: 'sweeper',
+        check: () => {
+          if (!sweeper.running) throw new Error('the sweeper roles are not running');
+          return { roles: roles.join(','), leading: sweeper.splitter?.leader ?? false };
+        },
+      },
+    ],
+  });
+  // What each role did since start (ticks, tasks, stalled actors queued, re-drives, manual, stale refusals...).
+  new Gauge({
+    name: 'propel_sweeper_counts',
+    help: 'Sweeper counts since start per role and stat (splitter ticks/tasks/leading, loader tasks/emitted, executor outcomes)',
+    labelNames: ['role', 'stat'],
+    registers: [observability.metrics.registry],
+    collect() {
+      for (const [role, stat, value] of sweeper.counts()) this.set({ role, stat }, value);
+    },
+  });
   // Graceful shutdown: give the leader lease back, finish and acknowledge the items in hand, exit 0.
-  exitOnSignal('Sweeper', () => sweeper.stop().then(() => closeQuietly(redis)), () => `stopping (${sweeper.executor?.busy ?? 0} items in hand)`);
+  exitOnSignal(
+    'Sweeper',
+    () => sweeper.stop().then(() => Promise.all([observability.close(), closeQuietly(redis)])),
+    () => `stopping (${sweeper.executor?.busy ?? 0} items in hand)`,
+  );
   // A line supervisors and tests wait for.
   Logger.log(`ready ${id} (roles ${roles.join(',')}; grace ${config.sweep.graceMs} ms, tick ${config.sweep.tickMs} ms, max retries ${config.sweep.maxRetries})`, 'Sweeper');
 }

@@ -40,6 +40,7 @@ export class Sweeper {
   readonly loader?: SweepLoader;
   readonly executor?: SweepExecutor;
   private statsTimer?: NodeJS.Timeout;
+  private started = false;
 
   constructor(private readonly o: SweeperOptions) {
     const keys = new Keys(o.config.runtime.namespace);
@@ -55,11 +56,26 @@ export class Sweeper {
     return this.o.id;
   }
 
+  /** Between start() and stop() (the health check reads it). */
+  get running(): boolean {
+    return this.started;
+  }
+
+  /** Counts since start per role, for metrics: `[role, stat, value]`. */
+  counts(): Array<[string, string, number]> {
+    const out: Array<[string, string, number]> = [];
+    if (this.splitter) out.push(['splitter', 'leading', this.splitter.leader ? 1 : 0], ...Object.entries(this.splitter.stats).map(([k, v]) => ['splitter', k, Number(v)] as [string, string, number]));
+    if (this.loader) out.push(...Object.entries(this.loader.stats).map(([k, v]) => ['loader', k, Number(v)] as [string, string, number]));
+    if (this.executor) out.push(...Object.entries(this.executor.stats).map(([k, v]) => ['executor', k, Number(v)] as [string, string, number]));
+    return out;
+  }
+
   async start(): Promise<void> {
     // Readers first: a splitter that leads at once finds its groups' consumers there.
     await this.executor?.start();
     await this.loader?.start();
     await this.splitter?.start();
+    this.started = true;
     // A line every 10 s while there is sweeping to report (queued, driven, manual...), not for idle ticks.
     let last = this.activity();
     this.statsTimer = setInterval(() => {
@@ -73,6 +89,7 @@ export class Sweeper {
   /** Graceful: the splitter gives its lease back; loaders and executors finish what they hold and acknowledge it. */
   async stop(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
+    this.started = false;
     await this.splitter?.stop();
     await this.loader?.stop();
     await this.executor?.stop();
