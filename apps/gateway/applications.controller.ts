@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { partitionOf, RedisActorStore } from '../../common';
 import type { ActorRecord, AuditRecord } from '../../common';
@@ -7,6 +7,7 @@ import type { ReferralState } from '../../actors';
 import type { Grant } from '../worker/components/activity';
 import { GatewayContext } from './gateway.context';
 import { GatewayError } from './gateway.errors';
+import { PublicRateLimitGuard } from './rate-limit';
 import { jsonSchemaOf, parseBody, parseParam, taskCompletedBodySchema } from './gateway.validation';
 
 /** One step's outcome as the application view shows it (null: the application never reached that step). */
@@ -39,6 +40,8 @@ type Steps = { relation?: StepView; sharer?: StepView; invitee?: StepView };
 /** Public application routes: the task completion, the application's view, and a user's ledger. */
 @ApiTags('referral')
 @Controller()
+@UseGuards(PublicRateLimitGuard)
+@ApiResponse({ status: 429, description: 'RATE_LIMITED: over PROPEL_RATE_LIMIT_PER_MINUTE for this route and client IP; Retry-After in seconds' })
 export class ApplicationsController {
   constructor(private readonly ctx: GatewayContext) {}
 

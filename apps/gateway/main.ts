@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { compileConfig, exitOnSignal, optionsFromEnv } from '../../common';
 import { createGateway } from './gateway.app';
+import { rateLimitFromEnv, trustProxyFromEnv } from './rate-limit';
 
 const DEFAULT_PORT = 3000;
 
@@ -29,7 +30,9 @@ async function bootstrap(): Promise<void> {
   const port = portFromEnv();
   const adminToken = process.env.PROPEL_ADMIN_TOKEN || undefined;
   const metricsToken = process.env.PROPEL_METRICS_TOKEN || undefined;
-  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv(), metricsToken });
+  const rateLimit = { perMinute: rateLimitFromEnv(), trustProxy: trustProxyFromEnv() };
+  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv(), metricsToken, rateLimit });
+  if (rateLimit.perMinute === 0) Logger.warn('PROPEL_RATE_LIMIT_PER_MINUTE=0: the public routes are not rate-limited', 'Gateway');
   if (!adminToken) Logger.warn('PROPEL_ADMIN_TOKEN is not set: the admin routes answer 503', 'Gateway');
   await gateway.app.listen(port);
   // Graceful shutdown: stop accepting, finish in-flight requests, close Redis, then exit 0.

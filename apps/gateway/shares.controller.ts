@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { DEFAULTS } from '../../common';
 import { GatewayContext, Share } from './gateway.context';
 import { GatewayError } from './gateway.errors';
+import { PublicRateLimitGuard } from './rate-limit';
 import { acceptBodySchema, jsonSchemaOf, parseBody, parseParam, shareBodySchema, shareCodeSchema } from './gateway.validation';
 
 const CODE_PARAM = { name: 'code', description: 'share code (10 characters of a-z and 2-7)' };
@@ -19,6 +20,8 @@ export function applicationIdOf(activityId: string, inviteeId: string): string {
 /** Public sharing routes: a sharer creates a share link, an invitee accepts it. */
 @ApiTags('referral')
 @Controller()
+@UseGuards(PublicRateLimitGuard)
+@ApiResponse({ status: 429, description: 'RATE_LIMITED: over PROPEL_RATE_LIMIT_PER_MINUTE for this route and client IP; Retry-After in seconds' })
 export class SharesController {
   constructor(private readonly ctx: GatewayContext) {}
 
