@@ -56,6 +56,9 @@ export function decodeEnvelope<T = unknown>(bytes: Buffer | undefined, maxBytes:
   try {
     value = packr.unpack(bytes);
   } catch (err) {
+    // msgpackr decodes recursively: a few thousand nested arrays or maps overflow the stack, a RangeError
+    // that is no fault of the decoder's state (it resets on every unpack) but needs a sentence a person can act on.
+    if (err instanceof RangeError) throw new TerminalError(ErrorCode.DecodeFailed, `the envelope is nested too deeply to decode (${err.message})`);
     throw new TerminalError(ErrorCode.DecodeFailed, `the envelope is not valid msgpack: ${(err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
