@@ -57,7 +57,7 @@ export class ApplicationsController {
   async taskCompleted(@Param('id') rawId: string, @Body() body: unknown): Promise<{ applicationId: string; status: string }> {
     const applicationId = parseParam(rawId, 'id');
     const { eventId, occurredAt } = parseBody(taskCompletedBodySchema, body, 'task-completed request');
-    await this.load(applicationId); // 404 before a message would create an empty application
+    await this.mustExist(applicationId); // 404 before a message would create an empty application
     const turn = await this.ctx.askReferral(applicationId, { type: 'TaskCompleted', occurredAt: occurredAt ?? Date.now(), eventId }, `task:${eventId}`);
     return { applicationId, status: turn.status };
   }
@@ -105,12 +105,23 @@ export class ApplicationsController {
   }
 
   /** The application's record and history, through the runtime's actor store. */
+  /** One EXISTS (not the record and its history): the hot path of task completions only needs the 404. */
+  private async mustExist(applicationId: string): Promise<void> {
+    const ref = { type: referralActor.type, id: applicationId };
+    const key = this.ctx.keys.actor(partitionOf(ref, this.ctx.config.runtime.partitions), ref);
+    if (!(await this.ctx.redis.exists(key))) throw this.notFound(applicationId);
+  }
+
+  private notFound(applicationId: string): GatewayError {
+    return new GatewayError(404, 'APPLICATION_NOT_FOUND', `application ${applicationId} does not exist; it is created when the invitee accepts a share (POST /shares/{code}/accept)`);
+  }
+
   private async load(applicationId: string): Promise<{ record: ActorRecord<ReferralState>; history: AuditRecord[] }> {
     const ref = { type: referralActor.type, id: applicationId };
     const p = partitionOf(ref, this.ctx.config.runtime.partitions);
     const store = new RedisActorStore(this.ctx.redis, this.ctx.keys);
     const [record, history] = await Promise.all([store.load<ReferralState>(p, ref), store.history(p, ref)]);
-    if (!record) throw new GatewayError(404, 'APPLICATION_NOT_FOUND', `application ${applicationId} does not exist; it is created when the invitee accepts a share (POST /shares/{code}/accept)`);
+    if (!record) throw this.notFound(applicationId);
     return { record, history };
   }
 
