@@ -4,6 +4,11 @@
  *
  *   node -r ./scripts/register.js bench/runtime.ts [--messages N] [--actors M] [--quick]
  *        [--rate R --seconds S] [--concurrency auto|C] [--phases raw,bullmq,propel1,propel2,latency] [--verbose]
+ *        [--cluster [--masters K]]
+ *
+ * With --cluster (npm run bench:runtime:cluster) only the Propel phases run, each twice in one run: on a
+ * single redis-server and on a local K-master Redis Cluster (default 3, same AOF settings) started by the
+ * bench; it prints the ratio cluster/single. Raw and BullMQ are not cluster-ready and are skipped.
  *
  * Exits non-zero only when something failed (a phase threw, a count check did not match), never because
  * a target was missed.
@@ -14,8 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { decode, encode, Keys } from '../common';
+import { startTestCluster, TestCluster } from '../test/harness/cluster';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
-import { actorTable, backlogOf, connect, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
+import { actorTable, backlogOf, BenchRedis, connect, connectCluster, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
 import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
 import { allReady, killTracked, spawnWorker, track, WorkerProcess } from './lib/workers';
@@ -32,12 +38,31 @@ const args = parseArgs(process.argv.slice(2), {
   concurrency: 'auto',
   phases: 'raw,bullmq,propel1,propel2,latency',
   verbose: false,
+  cluster: false,
+  masters: 3,
 });
+const AOF = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
 const N = args.messages || (args.quick ? 20_000 : 200_000);
 const M = args.actors || (args.quick ? 2_000 : 10_000);
 const RATE = args.rate || (args.quick ? 2_000 : 5_000);
 const SECONDS = args.seconds || (args.quick ? 3 : 10);
 const PHASES = new Set(args.phases.split(',').map((s) => s.trim()).filter(Boolean));
+if (args.cluster) {
+  const skipped = [...PHASES].filter((p) => p !== 'propel1' && p !== 'propel2');
+  for (const p of skipped) PHASES.delete(p);
+  if (skipped.length && args.phases !== 'raw,bullmq,propel1,propel2,latency') warn(`--cluster: skipping ${skipped.join(', ')} (not cluster-ready; only the Propel phases run)`);
+}
+
+/** Where the Propel phases run: a single redis-server or a Redis Cluster. */
+interface Target {
+  kind: 'single' | 'cluster';
+  /** What the worker processes get to find Redis. */
+  env: Record<string, string>;
+  connect(name: string): BenchRedis;
+}
+
+const singleTarget = (url: string): Target => ({ kind: 'single', env: { PROPEL_REDIS_URL: url }, connect: (name) => connect(url, name) });
+const clusterTarget = (nodes: string[]): Target => ({ kind: 'cluster', env: { PROPEL_REDIS_CLUSTER: nodes.join(',') }, connect: (name) => connectCluster(nodes, name) });
 
 interface ThroughputResult {
   name: string;
@@ -225,17 +250,18 @@ function workerEnv(url: string, ns: string): Record<string, string> {
   return { PROPEL_REDIS_URL: url, PROPEL_NAMESPACE: ns, PROPEL_PARTITIONS: String(P) };
 }
 
-async function propel(url: string, workers: number): Promise<ThroughputResult> {
-  const tag = `propel${workers}`;
+async function propel(target: Target, workers: number): Promise<ThroughputResult> {
+  const tag = `propel${workers}${target.kind === 'cluster' ? '-cluster' : ''}`;
   const keys = new Keys(freshNamespace(tag));
-  const redis = connect(url, `bench-${tag}`);
+  const redis = target.connect(`bench-${tag}`);
   const procs: WorkerProcess[] = [];
   try {
     const table = actorTable(M, P);
     log(`${tag}: preloading ${fmtInt(N)} increments over ${fmtInt(M)} actors (${keys.ns})`);
     await preloadIncrements(redis, keys, table, N);
     log(`${tag}: spawning ${workers} worker process(es)`);
-    for (let i = 0; i < workers; i++) procs.push(track(spawnWorker(`${tag}-w${i + 1}`, workerEnv(url, keys.ns), { echoWarnings: true, echoAll: args.verbose })));
+    const env = { ...target.env, PROPEL_NAMESPACE: keys.ns, PROPEL_PARTITIONS: String(P) };
+    for (let i = 0; i < workers; i++) procs.push(track(spawnWorker(`${tag}-w${i + 1}`, env, { echoWarnings: true, echoAll: args.verbose })));
     const { ids, at: startedAt } = await allReady(procs);
     const atStart = backlogOf(await inboxStates(redis, keys, P));
     log(`${tag}: START all ready (${ids.join(', ')}); ${fmtInt(N - atStart)} messages already handled during start-up`);
@@ -256,12 +282,12 @@ async function propel(url: string, workers: number): Promise<ThroughputResult> {
     log(`${tag}: count check: sum of counters ${fmtInt(sum)} vs ${fmtInt(N)} sent, ${missing} actors without a record → ${ok ? 'MATCH' : 'MISMATCH'}`);
     if (!ok) fail(`${tag}: sum of counters ${sum} != ${N} (${missing} actors missing)`);
     return {
-      name: `Propel, ${workers} worker${workers > 1 ? 's' : ''}`,
+      name: `Propel, ${workers} worker${workers > 1 ? 's' : ''}${target.kind === 'cluster' ? `, ${args.masters}-master cluster` : ''}`,
       messages: N,
       elapsedMs,
       rate,
       ok,
-      notes: { workers, namespace: keys.ns, handledBeforeReady: N - atStart, rateCountingOnlyAfterReady: Math.round(afterReadyRate), counterSum: sum, actorsMissing: missing },
+      notes: { workers, target: target.kind, namespace: keys.ns, handledBeforeReady: N - atStart, rateCountingOnlyAfterReady: Math.round(afterReadyRate), counterSum: sum, actorsMissing: missing },
     };
   } finally {
     await Promise.all(procs.map((w) => w.stop('SIGTERM')));
@@ -434,7 +460,7 @@ function renderCharts(
 
 async function main(): Promise<void> {
   log(`runtime bench: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const server: RedisProcess = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+  const server: RedisProcess = await startRedisServer(AOF);
   const onSignal = () => {
     killTracked();
     void server.stop('SIGKILL').finally(() => process.exit(130));
@@ -454,8 +480,8 @@ async function main(): Promise<void> {
 
     results.raw = await phase('raw', () => rawCeiling(server.url));
     results.bullmq = await phase('bullmq', () => bullmq(server.port));
-    results.propel1 = await phase('propel1', () => propel(server.url, 1));
-    results.propel2 = await phase('propel2', () => propel(server.url, 2));
+    results.propel1 = await phase('propel1', () => propel(singleTarget(server.url), 1));
+    results.propel2 = await phase('propel2', () => propel(singleTarget(server.url), 2));
     results.latency = await phase('latency', () => latency(server.url));
   } finally {
     killTracked();
@@ -503,7 +529,106 @@ async function main(): Promise<void> {
   reportFailures(failures);
 }
 
-main().then(
+// ---------------------------------------------------------------------------------------------------------
+// --cluster: the Propel phases on a single Redis and on a local K-master Redis Cluster, in one run.
+// ---------------------------------------------------------------------------------------------------------
+interface ClusterPair {
+  workers: number;
+  single?: ThroughputResult;
+  cluster?: ThroughputResult;
+  /** cluster rate / single rate. */
+  ratio: number;
+}
+
+/** Bars for single and cluster per worker count, the cluster bar annotated with its ratio to single. */
+function renderClusterChart(pairs: ClusterPair[], redisInfo: Record<string, string>): string | undefined {
+  const bars: Bar[] = pairs.flatMap((pair) => [
+    { label: `${pair.workers} worker${pair.workers > 1 ? 's' : ''}, single Redis`, value: pair.single?.rate ?? null, unit: 'msgs/s', color: '#2f6fb0', missing: 'phase failed', note: pair.single && !pair.single.ok ? 'COUNT CHECK FAILED' : undefined },
+    {
+      label: `${pair.workers} worker${pair.workers > 1 ? 's' : ''}, ${args.masters}-master cluster`,
+      value: pair.cluster?.rate ?? null,
+      unit: 'msgs/s',
+      color: '#7a3fa0',
+      missing: 'phase failed',
+      note: pair.cluster ? [`${fmtRatio(pair.ratio)} single`, pair.cluster.ok ? '' : 'COUNT CHECK FAILED'].filter(Boolean).join(' · ') : undefined,
+    },
+  ]);
+  if (!bars.length) return undefined;
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const setup = [`Redis ${redisInfo.version ?? '?'} AOF ${redisInfo.appendfsync ?? '?'}`, `${cpus().length} CPUs, load ${loadavg()[0].toFixed(2)}`, args.quick ? 'quick run' : '', when].filter(Boolean);
+  return svgDocument([
+    barChart({
+      title: `Propel on a ${args.masters}-master Redis Cluster vs one Redis: ${fmtInt(N)} increments, ${fmtInt(M)} actors, ${P} partitions`,
+      subtitle: setup.join(' · '),
+      bars,
+      axisLabel: 'messages per second (higher is better)',
+      format: fmtInt,
+      footnotes: [
+        `Same run, same machine: the ${args.masters} cluster masters, the single redis-server and the workers share ${cpus().length} CPUs,`,
+        'so the ratio is the cost of cluster routing (per-slot pipelines, more connections), not scale-out.',
+      ],
+    }),
+  ]);
+}
+
+async function mainCluster(): Promise<void> {
+  log(`runtime bench --cluster: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; single Redis vs ${args.masters}-master cluster; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (cpus().length < args.masters + 2) warn(`note: ${cpus().length} CPUs for ${args.masters} cluster masters + workers + the bench: they compete for CPU, so the ratio shows routing overhead, not scale-out`);
+  const server: RedisProcess = await startRedisServer(AOF);
+  let cluster: TestCluster | undefined;
+  const onSignal = () => {
+    killTracked();
+    void Promise.all([server.stop('SIGKILL'), ...(cluster?.servers ?? []).map((s) => s.stop('SIGKILL'))]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const pairs: ClusterPair[] = [];
+  let redisInfo: Record<string, string> = {};
+  try {
+    log(`starting a ${args.masters}-master Redis Cluster (${AOF.join(' ')})`);
+    cluster = await startTestCluster(args.masters, AOF);
+    const admin = connect(server.url, 'bench-admin');
+    const [, fsync] = (await admin.config('GET', 'appendfsync')) as string[];
+    const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? '?';
+    admin.disconnect();
+    const node0 = connect(`redis://${cluster.nodes[0]}`, 'bench-admin');
+    const [, clusterFsync] = (await node0.config('GET', 'appendfsync')) as string[];
+    node0.disconnect();
+    redisInfo = { url: server.url, version, appendfsync: fsync, clusterNodes: cluster.nodes.join(','), clusterAppendfsync: clusterFsync };
+    log(`redis-server ${version} on ${server.url} (appendfsync ${fsync}); cluster ${cluster.nodes.join(', ')} (appendfsync ${clusterFsync})`);
+    // Interleaved (single, cluster, single, cluster) so that drift in machine load hits both sides alike.
+    for (const workers of [1, 2]) {
+      if (!PHASES.has(`propel${workers}`)) continue;
+      const single = await phase(`propel${workers}`, () => propel(singleTarget(server.url), workers));
+      const onCluster = await phase(`propel${workers}`, () => propel(clusterTarget(cluster!.nodes), workers));
+      const ratio = (onCluster?.rate ?? NaN) / (single?.rate ?? NaN);
+      log(`propel${workers}: cluster/single = ${fmtRatio(ratio)}`);
+      pairs.push({ workers, single, cluster: onCluster, ratio });
+    }
+  } finally {
+    killTracked();
+    await Promise.all([server.stop(), cluster?.stop()]);
+  }
+
+  console.log('');
+  console.log(`Results: ${fmtInt(N)} messages, ${fmtInt(M)} actors, ${P} partitions, Redis ${redisInfo.version ?? '?'} AOF everysec; single Redis vs ${args.masters}-master cluster`);
+  const rows = pairs.map((p) => [`Propel, ${p.workers} worker${p.workers > 1 ? 's' : ''}`, fmtInt(p.single?.rate ?? NaN), fmtInt(p.cluster?.rate ?? NaN), fmtRatio(p.ratio), (p.single?.ok ?? true) && (p.cluster?.ok ?? true) ? '' : 'FAILED CHECK']);
+  console.log(renderTable(['name', 'single msgs/s', 'cluster msgs/s', 'cluster/single', ''], rows, [false, true, true, true, false]));
+  console.log(`note: the ${args.masters} masters, the single Redis, the workers and the bench share ${cpus().length} CPUs; the ratio measures the cost of cluster routing here, not scale-out.`);
+  const json = {
+    at: new Date().toISOString(),
+    args: { messages: N, actors: M, partitions: P, quick: args.quick, masters: args.masters, phases: [...PHASES] },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    redis: redisInfo,
+    results: pairs,
+    ratios: Object.fromEntries(pairs.map((p) => [`propel${p.workers}ClusterVsSingle`, p.ratio])),
+    failures,
+  };
+  failures.push(...saveResults('runtime-cluster', json, () => renderClusterChart(pairs, redisInfo)));
+  reportFailures(failures);
+}
+
+(args.cluster ? mainCluster() : main()).then(
   () => process.exit(process.exitCode ?? 0),
   (err) => {
     warn(`bench failed: ${(err as Error).stack ?? err}`);

@@ -1,14 +1,49 @@
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { decode, encodeEnvelope, GROUPS, Keys, partitionOf } from '../../common';
 import type { ActorRecord, AuditRecord } from '../../common';
 import { sleep } from './util';
 
 export const COUNTER = 'counter';
 
+/** A single Redis or a Redis Cluster: the helpers below work on either. */
+export type BenchRedis = Redis | Cluster;
+
 /** A plain bench connection: no auto-pipelining (the bench builds its pipelines itself). */
 export function connect(url: string, name: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, connectionName: name, lazyConnect: false });
+}
+
+/** The same for a Redis Cluster given as `host:port` seeds (reads and writes on the masters). */
+export function connectCluster(nodes: string[], name: string): Cluster {
+  const seeds = nodes.map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) }));
+  return new Cluster(seeds, { redisOptions: { maxRetriesPerRequest: null, connectionName: name }, scaleReads: 'master' });
+}
+
+/**
+ * Runs commands that each touch one partition's keys: one pipeline on a single Redis; on a Cluster one
+ * pipeline per partition (a partition is one hash tag, so one slot), all in flight at once, since a Cluster
+ * pipeline must not span slots. Replies come back in the order of `ops`; the first error is thrown.
+ */
+export async function execByPartition(redis: BenchRedis, ops: Array<{ p: number; add: (pipe: ChainableCommander) => void }>): Promise<Array<[Error | null, unknown]>> {
+  const groups = new Map<number, number[]>();
+  if (redis instanceof Cluster) {
+    ops.forEach((op, i) => {
+      const g = groups.get(op.p);
+      if (g) g.push(i);
+      else groups.set(op.p, [i]);
+    });
+  } else groups.set(0, ops.map((_, i) => i));
+  const out: Array<[Error | null, unknown]> = new Array(ops.length);
+  await Promise.all(
+    [...groups.values()].map(async (idx) => {
+      const pipe = redis.pipeline();
+      for (const i of idx) ops[i].add(pipe);
+      const res = (await pipe.exec()) ?? [];
+      idx.forEach((i, j) => (out[i] = res[j] as [Error | null, unknown]));
+    }),
+  );
+  return out;
 }
 
 /** Actor ids c0..c(M-1) with their partitions, computed once. */
@@ -36,18 +71,20 @@ export function incrementEnvelope(messageId: string, actorId: string, seq?: numb
  * Appends `n` increment messages spread round-robin over the actors into the partition inboxes (pipelined
  * XADD, `chunk` per round trip). Message i goes to actor i mod M and has the id `<ns>:m<i>`.
  */
-export async function preloadIncrements(redis: Redis, keys: Keys, table: ReturnType<typeof actorTable>, n: number, chunk = 5000): Promise<number> {
+export async function preloadIncrements(redis: BenchRedis, keys: Keys, table: ReturnType<typeof actorTable>, n: number, chunk = 5000): Promise<number> {
   const started = Date.now();
   const m = table.ids.length;
   for (let base = 0; base < n; base += chunk) {
-    const pipe = redis.pipeline();
+    const ops: Array<{ p: number; add: (pipe: ChainableCommander) => void }> = [];
     const end = Math.min(n, base + chunk);
     for (let i = base; i < end; i++) {
       const a = i % m;
-      pipe.xadd(keys.inbox(table.partition[a]), '*', 'e', incrementEnvelope(`${keys.ns}:m${i}`, table.ids[a]));
+      const p = table.partition[a];
+      const env = incrementEnvelope(`${keys.ns}:m${i}`, table.ids[a]);
+      ops.push({ p, add: (pipe) => pipe.xadd(keys.inbox(p), '*', 'e', env) });
     }
-    const results = await pipe.exec();
-    const failed = results?.find(([err]) => err);
+    const results = await execByPartition(redis, ops);
+    const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
   }
   return Date.now() - started;
@@ -72,13 +109,13 @@ function field(flat: unknown[], name: string): unknown {
 const asNumber = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /** XINFO GROUPS / XINFO STREAM of every inbox: whether group `actors` exists, its lag and pending count. */
-export async function inboxStates(redis: Redis, keys: Keys, partitions: number): Promise<PartitionState[]> {
-  const pipe = redis.pipeline();
+export async function inboxStates(redis: BenchRedis, keys: Keys, partitions: number): Promise<PartitionState[]> {
+  const ops: Array<{ p: number; add: (pipe: ChainableCommander) => void }> = [];
   for (let p = 0; p < partitions; p++) {
-    pipe.xinfo('GROUPS', keys.inbox(p));
-    pipe.xinfo('STREAM', keys.inbox(p));
+    ops.push({ p, add: (pipe) => pipe.xinfo('GROUPS', keys.inbox(p)) });
+    ops.push({ p, add: (pipe) => pipe.xinfo('STREAM', keys.inbox(p)) });
   }
-  const results = (await pipe.exec()) ?? [];
+  const results = await execByPartition(redis, ops);
   const states: PartitionState[] = [];
   for (let p = 0; p < partitions; p++) {
     const [gErr, groups] = results[2 * p];
@@ -112,7 +149,7 @@ export function backlogOf(states: PartitionState[]): number {
  * with the backlog; fails if the backlog does not move for `stallMs`. Returns performance.now() when drained.
  */
 export async function waitDrained(
-  redis: Redis,
+  redis: BenchRedis,
   keys: Keys,
   partitions: number,
   opts: { pollMs?: number; stallMs?: number; progress?: (backlog: number) => void; isAlive?: () => string | undefined } = {},
@@ -145,15 +182,19 @@ export async function waitDrained(
 }
 
 /** Reads the counter record of every actor (pipelined HGET of field `d`) and sums `state.count`. */
-export async function sumCounters(redis: Redis, keys: Keys, table: ReturnType<typeof actorTable>, chunk = 2000): Promise<{ sum: number; missing: number; perActor: Map<string, number> }> {
+export async function sumCounters(redis: BenchRedis, keys: Keys, table: ReturnType<typeof actorTable>, chunk = 2000): Promise<{ sum: number; missing: number; perActor: Map<string, number> }> {
   let sum = 0;
   let missing = 0;
   const perActor = new Map<string, number>();
   for (let base = 0; base < table.ids.length; base += chunk) {
-    const pipe = redis.pipeline();
+    const ops: Array<{ p: number; add: (pipe: ChainableCommander) => void }> = [];
     const end = Math.min(table.ids.length, base + chunk);
-    for (let a = base; a < end; a++) pipe.hgetBuffer(keys.actor(table.partition[a], { type: COUNTER, id: table.ids[a] }), 'd');
-    const results = (await pipe.exec()) ?? [];
+    for (let a = base; a < end; a++) {
+      const p = table.partition[a];
+      const key = keys.actor(p, { type: COUNTER, id: table.ids[a] });
+      ops.push({ p, add: (pipe) => pipe.hgetBuffer(key, 'd') });
+    }
+    const results = await execByPartition(redis, ops);
     results.forEach(([err, d], j) => {
       if (err) throw err;
       if (!d) {
@@ -173,7 +214,7 @@ export async function sumCounters(redis: Redis, keys: Keys, table: ReturnType<ty
  * the millisecond part of its stream id (the Redis time at which the turn committed). `fromMs` skips the
  * records committed before that time.
  */
-export async function readAudit(redis: Redis, keys: Keys, partitions: number, onRecord: (r: AuditRecord, committedMs: number) => void, fromMs?: number): Promise<number> {
+export async function readAudit(redis: BenchRedis, keys: Keys, partitions: number, onRecord: (r: AuditRecord, committedMs: number) => void, fromMs?: number): Promise<number> {
   let n = 0;
   for (let p = 0; p < partitions; p++) {
     let start = fromMs === undefined ? '-' : `${Math.floor(fromMs)}-0`;

@@ -13,13 +13,14 @@ export interface TestCluster {
 
 /**
  * A local Redis Cluster of `masters` redis-server processes on free ports, hash slots assigned
- * (redis-cli --cluster create), ready when every node reports cluster_state:ok.
+ * (redis-cli --cluster create), ready when every node reports cluster_state:ok. `serverArgs` go to every
+ * redis-server (the runtime bench passes `--appendonly yes --appendfsync everysec`).
  */
-export async function startTestCluster(masters = 3): Promise<TestCluster> {
+export async function startTestCluster(masters = 3, serverArgs: string[] = []): Promise<TestCluster> {
   const servers: RedisProcess[] = [];
   try {
     for (let i = 0; i < masters; i++) {
-      servers.push(await startRedisServer(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+      servers.push(await startRedisServer(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', ...serverArgs]));
     }
     const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
     await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });

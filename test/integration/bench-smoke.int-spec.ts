@@ -20,6 +20,21 @@ describe('benchmarks (CI smoke; full runs via npm run bench)', () => {
     expect(stdout).not.toMatch(/MISMATCH/);
   }, 180_000);
 
+  it('bench:runtime --cluster runs the Propel phases on one Redis and on a 3-master cluster, counts matching', async () => {
+    const { stdout } = await bench('runtime.ts', ['--cluster', '--quick', '--messages', '2000', '--actors', '200']);
+    expect(stdout).not.toMatch(/MISMATCH/);
+    const file = /results written to (\S+\.json)/.exec(stdout)?.[1];
+    expect(file).toBeDefined();
+    const json = JSON.parse(readFileSync(file!, 'utf8'));
+    expect(json.failures).toEqual([]);
+    expect(json.results.map((r: { workers: number }) => r.workers)).toEqual([1, 2]);
+    for (const r of json.results) {
+      for (const side of [r.single, r.cluster]) expect(side).toMatchObject({ ok: true, messages: 2000, notes: { counterSum: 2000, actorsMissing: 0 } });
+      expect(r.cluster.notes.target).toBe('cluster');
+      expect(r.ratio).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
   it('bench:referral drives whole referral lifecycles, gateway-free and over HTTP, and every check matches', async () => {
     const sizes = { referrals: 300, rate: 100, seconds: 1, httpReferrals: 100, httpRate: 50, httpSeconds: 1 };
     const { stdout } = await bench('referral.ts', [
