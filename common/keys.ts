@@ -95,4 +95,12 @@ export class Keys {
   sweepWatch(): string {
     return `{${this.ns}:sweep}:watch`;
   }
+  /** Idempotency: the record of one idempotency key (hash s/f/r, PX); each key is its own hash tag. */
+  idempotency(key: string): string {
+    return `{${this.ns}:idem:${key}}:rec`;
+  }
+  /** Idempotency: dynamic configuration, a hash of operation name (or `*`) → JSON `{ store, onDuplicate }`. */
+  idempotencyConfig(): string {
+    return `{${this.ns}:idem}:config`;
+  }
 }

@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh || exit 1
 bash scripts/ensure-chromium.sh || exit 1  # the dashboard's browser test (Debian's chromium)
+bash scripts/ensure-mariadb.sh || exit 1   # the idempotency component's MariaDB store tests
 mkdir -p .propel
 
 echo "==> type-check (tsc --noEmit)"

@@ -34,6 +34,9 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'recordRelation', file: 'recordRelation-3.lua', keys: 3 },
   { name: 'redriveActor', file: 'redriveActor-7.lua', keys: 7 },
   { name: 'addSweepTasks', file: 'addSweepTasks-2.lua', keys: 2 },
+  { name: 'beginIdempotent', file: 'beginIdempotent-1.lua', keys: 1 },
+  { name: 'completeIdempotent', file: 'completeIdempotent-1.lua', keys: 1 },
+  { name: 'abandonIdempotent', file: 'abandonIdempotent-1.lua', keys: 1 },
 ];
 
 const LUA_DIR = join(__dirname, '..', 'lua');
@@ -88,6 +91,10 @@ export interface ScriptCommands {
   redriveActor(...args: Array<string | Buffer | number>): Promise<number>;
   /** 2 keys, token, MAXLEN, tick id, count, then (from, to) per task; see addSweepTasks-2.lua. */
   addSweepTasks(...args: Array<string | number>): Promise<number>;
+  /** {1} claimed, {2, fingerprint} in progress, {3, fingerprint, result} done; see beginIdempotent-1.lua. */
+  beginIdempotent(record: string, fingerprint: string, ttlMs: number): Promise<[number, string?, string?]>;
+  completeIdempotent(record: string, fingerprint: string, result: string, ttlMs: number): Promise<number>;
+  abandonIdempotent(record: string, fingerprint: string): Promise<number>;
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();

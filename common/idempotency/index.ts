@@ -1,0 +1,14 @@
+export { GLOBAL_OPERATION, RedisIdempotencyConfig, StaticIdempotencyConfig } from './config-source';
+export type { IdempotencyConfigSource, PolicyOverride } from './config-source';
+export { DuplicateRequestError, IdempotencyCode, IdempotencyInProgressError, IdempotencyKeyReusedError, IdempotencyStoreUnavailableError } from './errors';
+export { canonicalJson, fingerprint } from './fingerprint';
+export { IDEMPOTENCY_DEFAULTS, IdempotencyService } from './idempotency.service';
+export type { IdempotencyDefaults, IdempotentOptions } from './idempotency.service';
+export { createIdempotencyService, IdempotencyModule } from './idempotency.module';
+export type { IdempotencyModuleOptions } from './idempotency.module';
+export { Idempotent } from './idempotent.decorator';
+export { MariaDbIdempotencyStore } from './mariadb-store';
+export type { MariaDbStoreOptions } from './mariadb-store';
+export { RedisIdempotencyStore } from './redis-store';
+export { DUPLICATE_STRATEGIES, isIdempotencyMarker, STORE_NAMES } from './types';
+export type { BeginOutcome, DuplicateStrategy, IdempotencyMarker, IdempotencyPolicy, IdempotencyStore, IdempotencyStoreName } from './types';
