@@ -3,7 +3,8 @@ import type { Keys } from '../keys';
 import { commandBuffer } from '../redis/connection';
 import { scripts } from '../redis/scripts';
 import { mapLimited, nowOf, OPS_ERRORS, OpsContext, OpsError, Progress } from './context';
-import { compareIds, fieldMap, hashTag, idTime, printable } from './streams';
+import { compareEntryIds } from '../actor/turn';
+import { fieldMap, hashTag, idTime, printable } from './streams';
 
 /** Where dead letters live: a partition's (actor entries), the ingest stream's, or the notifier's. */
 export type DeadSource = number | 'ingest' | 'notifications';
@@ -142,7 +143,7 @@ export async function listDead(ctx: OpsContext, options: ListDeadOptions = {}): 
     }
     return { source, count, items };
   }, options.onProgress);
-  const items = per.flatMap((s) => s.items).sort((a, b) => b.at - a.at || compareIds(b.id, a.id)).slice(0, limit);
+  const items = per.flatMap((s) => s.items).sort((a, b) => b.at - a.at || compareEntryIds(b.id, a.id)).slice(0, limit);
   return { items, totals: per.map(({ source, count }) => ({ source, count })) };
 }
 

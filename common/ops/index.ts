@@ -16,5 +16,6 @@ export { ConfigRegistry, getConfig, listConfig, parseConfigJson, setConfig } fro
 export type { ConfigEntry, ConfigKind } from './config';
 export { drain, heldBy, undrain } from './drain';
 export type { DrainResult } from './drain';
-export { compareIds, hashTag, parseGroups, printable } from './streams';
-export type { GroupInfo } from './streams';
+export { hashTag, printable } from './streams';
+export { parseGroups } from '../redis/stream-info';
+export type { GroupInfo } from '../redis/stream-info';

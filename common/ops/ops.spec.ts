@@ -5,7 +5,9 @@ import { mapLimited } from './context';
 import { decodeDeadLetter, deadStreamOf, parseDeadSource } from './dead-letters';
 import { explain } from './inspect';
 import { manualReason } from './manual';
-import { compareIds, hashTag, parseGroups, printable } from './streams';
+import { compareEntryIds as compareIds } from '../actor/turn';
+import { parseGroups } from '../redis/stream-info';
+import { hashTag, printable } from './streams';
 
 const fields = (pairs: Array<[string, string | Buffer]>): Buffer[] => pairs.flatMap(([k, v]) => [Buffer.from(k), Buffer.isBuffer(v) ? v : Buffer.from(v)]);
 

@@ -1,7 +1,7 @@
 import { GROUPS } from '../constants';
 import { mapLimited, nowOf, OpsContext, Progress } from './context';
 import { deadStreamOf } from './dead-letters';
-import { GroupInfo, parseGroups } from './streams';
+import { GroupInfo, parseGroups } from '../redis/stream-info';
 
 /** A worker in the membership registry. */
 export interface MemberStatus {

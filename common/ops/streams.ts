@@ -1,34 +1,4 @@
-/** Helpers for reading stream replies in ops; pure. */
-
-/** One consumer group of a stream, as XINFO GROUPS reports it. */
-export interface GroupInfo {
-  name: string;
-  consumers: number;
-  pending: number;
-  lastDeliveredId: string;
-  /** Entries not yet delivered to the group; null when Redis cannot tell (after deletions in the stream). */
-  lag: number | null;
-}
-
-/** Parses an XINFO GROUPS reply (a list of flat field/value lists). */
-export function parseGroups(reply: unknown): GroupInfo[] {
-  if (!Array.isArray(reply)) return [];
-  return reply.map((raw) => {
-    const list = raw as unknown[];
-    const get = (name: string) => {
-      const i = list.indexOf(name);
-      return i >= 0 ? list[i + 1] : undefined;
-    };
-    const lag = get('lag');
-    return {
-      name: String(get('name')),
-      consumers: Number(get('consumers') ?? 0),
-      pending: Number(get('pending') ?? 0),
-      lastDeliveredId: String(get('last-delivered-id') ?? '0-0'),
-      lag: lag === null || lag === undefined ? null : Number(lag),
-    };
-  });
-}
+/** Helpers for reading stream entries in ops; pure (XINFO replies: common/redis/stream-info.ts). */
 
 /** A raw entry's fields as a map (the last value wins for a repeated name). */
 export function fieldMap(fields: Buffer[]): Map<string, Buffer> {
@@ -46,13 +16,6 @@ export function hashTag(key: string): string {
 /** The millisecond part of a stream id ("1712345678901-0" → 1712345678901). */
 export function idTime(id: string): number {
   return Number(id.split('-')[0]);
-}
-
-/** Compares two stream ids numerically. */
-export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

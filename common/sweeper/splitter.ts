@@ -4,6 +4,7 @@ import { GROUPS } from '../constants';
 import { Keys } from '../keys';
 import type { RedisClient } from '../redis/connection';
 import { ScriptCode, scripts } from '../redis/scripts';
+import { groupOf, infoField } from '../redis/stream-info';
 import { ensureGroup } from './group-worker';
 import { splitPartitions } from './plan';
 
@@ -131,11 +132,9 @@ export class Splitter {
  * trimmed before they were read), 0 or "many" from the last delivered and last added ids.
  */
 async function undelivered(redis: RedisClient, stream: string, group: string): Promise<number> {
-  const [groups, info] = (await Promise.all([redis.xinfo('GROUPS', stream), redis.xinfo('STREAM', stream)])) as [unknown[][], unknown[]];
-  const g = groups.find((x) => x[x.indexOf('name') + 1] === group);
+  const [groups, info] = await Promise.all([redis.xinfo('GROUPS', stream), redis.xinfo('STREAM', stream)]);
+  const g = groupOf(groups, group);
   if (!g) return 0;
-  const lag = g[g.indexOf('lag') + 1];
-  if (typeof lag === 'number' || (typeof lag === 'string' && lag !== '')) return Number(lag);
-  const lastAdded = String(info[info.indexOf('last-generated-id') + 1]);
-  return String(g[g.indexOf('last-delivered-id') + 1]) === lastAdded ? 0 : Number.MAX_SAFE_INTEGER;
+  if (g.lag !== null) return g.lag;
+  return g.lastDeliveredId === String(infoField(info, 'last-generated-id')) ? 0 : Number.MAX_SAFE_INTEGER;
 }

@@ -4,6 +4,8 @@ import { describeError, ErrorCode, isTerminal, LeaseLostError } from '../errors'
 import type { RuntimeConfig } from '../config';
 import { commandBuffer, isCluster, RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
+import { groupOf } from '../redis/stream-info';
+import { compareEntryIds } from '../actor/turn';
 import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
 import { fieldOf, StreamContext, StreamEntry } from './stream-context';
 import { BlockingReader } from './blocking-reader';
@@ -409,12 +411,9 @@ export class PartitionConsumer {
   private async sampleInboxes(): Promise<void> {
     await Promise.all(
       this.activePartitions().map(async (p) => {
-        const groups = (await this.o.redis.xinfo('GROUPS', this.o.streamOf(p)).catch(() => null)) as unknown[][] | null;
-        const group = groups?.find((g) => g[1] === this.o.group);
+        const group = groupOf(await this.o.redis.xinfo('GROUPS', this.o.streamOf(p)).catch(() => null), this.o.group);
         if (!group || !this.active.has(p)) return;
-        const field = (name: string) => group[group.indexOf(name) + 1];
-        const lag = field('lag');
-        this.metrics.inboxSampled(p, lag === null || lag === undefined ? null : Number(lag), Number(field('pending') ?? 0));
+        this.metrics.inboxSampled(p, group.lag, group.pending);
       }),
     );
   }
@@ -424,19 +423,13 @@ export class PartitionConsumer {
     const stream = this.o.streamOf(p);
     const [summary, groups] = await Promise.all([
       this.o.redis.xpending(stream, this.o.group) as Promise<[number, string | null, string | null, unknown]>,
-      this.o.redis.xinfo('GROUPS', stream) as Promise<unknown[][]>,
+      this.o.redis.xinfo('GROUPS', stream),
     ]);
-    const group = groups.find((g) => g[1] === this.o.group);
+    const group = groupOf(groups, this.o.group);
     if (!group) return;
-    const lastDelivered = String(group[group.indexOf('last-delivered-id') + 1]);
+    const lastDelivered = group.lastDeliveredId;
     const oldestPending = summary[1];
-    const minId = oldestPending && compareIds(oldestPending, lastDelivered) < 0 ? oldestPending : lastDelivered;
+    const minId = oldestPending && compareEntryIds(oldestPending, lastDelivered) < 0 ? oldestPending : lastDelivered;
     if (minId && minId !== '0-0') await this.o.redis.xtrim(stream, 'MINID', '~', minId);
   }
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am !== bm ? am - bm : as - bs;
 }

@@ -8,7 +8,7 @@ export { DEFAULT_API_OPERATOR, isHttps, OPS_COOKIE, OPS_COOKIE_PATH, OPS_CSRF_HE
 export type { OpsPrincipal, OpsRequest } from './ops-auth';
 export { OPS_SESSION_DEFAULTS, OpsSessionStore, tokenTag } from './ops-sessions';
 export type { OpsSession } from './ops-sessions';
-export { infoField, OpsSampler, ratePerSecond, streamCounters } from './ops-sampler';
+export { OpsSampler, ratePerSecond, streamCounters } from './ops-sampler';
 export type { OpsSample, OpsSamplerOptions } from './ops-sampler';
 export { LoginThrottle } from './login-throttle';
 export { RingBuffer } from './ring-buffer';

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { status } from '../../../common/ops';
 import type { OpsContext, SystemStatus } from '../../../common/ops';
+import { infoField } from '../../../common/redis/stream-info';
 import { RingBuffer } from './ring-buffer';
 
 /** One point of the dashboard's time series: counters and backlog totals over every partition. */
@@ -38,13 +39,6 @@ export interface OpsSamplerOptions {
 export function ratePerSecond(prev: { at: number; value: number | null } | undefined, at: number, value: number | null): number | null {
   if (!prev || prev.value === null || value === null || at <= prev.at) return null;
   return (Math.max(0, value - prev.value) * 1000) / (at - prev.at);
-}
-
-/** A field of a flat XINFO reply (`[name, value, name, value, ...]`). */
-export function infoField(reply: unknown, name: string): unknown {
-  if (!Array.isArray(reply)) return undefined;
-  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name) return reply[i + 1];
-  return undefined;
 }
 
 /**

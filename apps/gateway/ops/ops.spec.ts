@@ -1,6 +1,7 @@
 import { LoginThrottle } from './login-throttle';
 import { parseCookies, sameOrigin, sessionCookie } from './ops-auth';
-import { infoField, ratePerSecond } from './ops-sampler';
+import { infoField } from '../../../common/redis/stream-info';
+import { ratePerSecond } from './ops-sampler';
 import { tokenTag } from './ops-sessions';
 import { RingBuffer } from './ring-buffer';
 
