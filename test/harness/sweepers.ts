@@ -1,13 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { actorAddress, compileConfig, createRedis, decode, encode, Keys, partitionOf, RedisActorStore, runTurn } from '../../common';
 import type { ActorRecord, AuditRecord, CommitTurn, RedisClient } from '../../common';
 import { Sweeper } from '../../common/sweeper';
 import type { SweeperRole } from '../../common/sweeper';
 import { referralActor } from '../../actors';
-
-const ROOT = join(__dirname, '..', '..');
+import { spawnApp } from './workers';
 
 /** Sweep settings that make stalls and hand-overs quick in tests; production defaults are in common/constants.ts. */
 export function fastSweep(extra: Record<string, unknown> = {}) {
@@ -46,27 +44,10 @@ export interface SweeperProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns apps/sweeper as a real process (TypeScript compiled on load), for tests that kill it. */
+/** Spawns apps/sweeper as a real process, for tests that kill it. */
 export function spawnSweeper(url: string, env: Record<string, string>): SweeperProcess {
-  const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), join(ROOT, 'apps', 'sweeper', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, PROPEL_REDIS_URL: url, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const id = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /ready (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`sweeper exited (${code}) before it was ready:\n${out}`)));
-  });
-  id.catch(() => undefined);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, id, output: () => out, exited };
+  const { ready, ...rest } = spawnApp('sweeper', url, env);
+  return { ...rest, id: ready };
 }
 
 /**

@@ -26,15 +26,23 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns apps/worker as a real process (TypeScript compiled on load), for tests that kill it. */
-export function spawnWorker(url: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), join(ROOT, 'apps', 'worker', 'main.ts')], {
+/** An app of apps/ started as a real process: `ready` resolves with the id its "ready <id>" line names. */
+export interface AppProcess {
+  child: ChildProcess;
+  ready: Promise<string>;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/** Spawns apps/<app>/main.ts as a real process (TypeScript compiled on load), for tests that kill it. */
+export function spawnApp(app: string, url: string, env: Record<string, string>): AppProcess {
+  const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), join(ROOT, 'apps', app, 'main.ts')], {
     cwd: ROOT,
     env: { ...process.env, PROPEL_REDIS_URL: url, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const workerId = new Promise<string>((resolve, reject) => {
+  const ready = new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = /ready (\S+)/.exec(out);
@@ -42,11 +50,17 @@ export function spawnWorker(url: string, env: Record<string, string>): WorkerPro
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready:\n${out}`)));
+    child.once('exit', (code) => reject(new Error(`${app} exited (${code}) before it was ready:\n${out}`)));
   });
-  workerId.catch(() => undefined);
+  ready.catch(() => undefined);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, workerId, output: () => out, exited };
+  return { child, ready, output: () => out, exited };
+}
+
+/** Spawns apps/worker as a real process. */
+export function spawnWorker(url: string, env: Record<string, string>): WorkerProcess {
+  const { ready, ...rest } = spawnApp('worker', url, env);
+  return { ...rest, workerId: ready };
 }
 
 /** Polls until `check` returns a truthy value, or fails with the last value seen. */
