@@ -6,7 +6,7 @@ import { BudgetBuckets, BudgetMode, HeldReservation } from './activity.budget';
 import { ActivityKeys } from './activity.keys';
 import { periodKeys, pureVerdict } from './activity.rules';
 import { ACTIVITY_ERRORS, parseActivity, REJECTION_REASONS } from './activity.types';
-import type { Activity, ActivityInput, ApplyRequest, ApplyResult, ConsultResult, Grant, RejectionCode, Relation } from './activity.types';
+import type { Activity, ActivityInput, ApplyRequest, ApplyResult, ConsultResult, Grant, RejectionCode, Relation, RelationRequest } from './activity.types';
 
 /** Failure injection for tests: a RetryableError before the script runs, or after it committed (a lost reply). */
 export interface ActivityFaults {
@@ -26,19 +26,6 @@ export interface ActivityComponentOptions {
   newGrantId?: () => string;
 }
 
-/** The sharer -> invitee relation request (the input `activity.applyRelation` receives). */
-export interface RelationRequest {
-  activityId: string;
-  sharerId: string;
-  inviteeId: string;
-  /** The invitee's device and IP, compared with the sharer's by the activity's risk policy. */
-  device?: string;
-  ip?: string;
-  sharerDevice?: string;
-  sharerIp?: string;
-  /** The invitee's crowd tags for `inviteeAudience`; read from the crowd store when absent. */
-  tags?: string[];
-}
 export type RelationResult = { ok: true; relation: Relation; replayed: boolean } | { ok: false; code: RejectionCode; reason: string; replayed: boolean };
 
 const STALE_RETRIES = 3;

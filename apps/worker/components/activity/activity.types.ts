@@ -138,15 +138,22 @@ export type ApplyResult =
 /** The answer to `consult`: would an application pass now (nothing written). */
 export type ConsultResult = { ok: true; flags: string[] } | { ok: false; code: RejectionCode; reason: string };
 
-/** The sharer -> invitee relation recorded by `applyRelation`. */
-export interface Relation {
+/** The sharer -> invitee relation request (the input `activity.applyRelation` receives). */
+export interface RelationRequest {
   activityId: string;
   sharerId: string;
   inviteeId: string;
+  /** The invitee's device and IP, compared with the sharer's by the activity's risk policy. */
   device?: string;
   ip?: string;
   sharerDevice?: string;
   sharerIp?: string;
+  /** The invitee's crowd tags for `inviteeAudience`; read from the crowd store when absent. */
+  tags?: string[];
+}
+
+/** The sharer -> invitee relation recorded by `applyRelation`: the request (without tags) and the outcome. */
+export interface Relation extends Omit<RelationRequest, 'tags'> {
   /** Risk flags of flag-only policies at the relation step; absent when none. */
   flags?: string[];
   at: number;
