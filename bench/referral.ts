@@ -18,9 +18,7 @@
  * because a target was missed.
  */
 import 'reflect-metadata';
-import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +34,7 @@ import { connect, readAudit } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
 import { every, fmtInt, fmtMs, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
 import { allReady, killTracked, spawnApp, track, WorkerProcess } from './lib/workers';
+import { commandStats, cpuPercent, cpuSnapshot as cpuSnapshotOf, fmtCpu, waitQuiet as waitQuietFor } from './lib/cpu';
 
 const P = 16;
 const TARGET_RATE = 3_000;
@@ -172,118 +171,29 @@ function percentiles(sorted: number[]): Percentiles {
 }
 const fmtP = (p: Percentiles) => `p50 ${fmtMs(p.p50)}, p90 ${fmtMs(p.p90)}, p99 ${fmtMs(p.p99)}, max ${fmtMs(p.max)} (${fmtInt(p.n)})`;
 
-// ---------------------------------------------------------------------------------------------------------
-// CPU of every process over a phase, from /proc (100% = one core): where the two cores went.
-// ---------------------------------------------------------------------------------------------------------
-const CLK_TCK = (() => {
-  try {
-    return Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function cpuMsOf(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
+/** The processes whose CPU a phase reports (100% = one core), by name. */
 interface Procs {
   redis: RedisProcess;
   workers: WorkerProcess[];
   gateway?: WorkerProcess;
 }
+const pidsOf = (procs: Procs): Record<string, number | undefined> => ({
+  redis: procs.redis.process.pid,
+  ...Object.fromEntries(procs.workers.map((w) => [w.label, w.child.pid])),
+  ...(procs.gateway ? { gateway: procs.gateway.child.pid } : {}),
+});
+const cpuSnapshot = (procs: Procs) => cpuSnapshotOf(pidsOf(procs));
 
-function cpuSnapshot(procs: Procs): { at: number; byName: Record<string, number> } {
-  const byName: Record<string, number> = { redis: cpuMsOf(procs.redis.process.pid) };
-  procs.workers.forEach((w) => (byName[w.label] = cpuMsOf(w.child.pid)));
-  if (procs.gateway) byName.gateway = cpuMsOf(procs.gateway.child.pid);
-  const own = process.cpuUsage();
-  byName.bench = (own.user + own.system) / 1000;
-  byName.machine = machineBusyMs();
-  return { at: performance.now(), byName };
-}
-
-/** CPU time (ms, all cores) the whole machine spent not idle, from /proc/stat. */
-function machineBusyMs(): number {
-  try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = cpu; // idle and iowait left out
-    return ((user + nice + system + irq + softirq + steal) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Percent of one core per process between two snapshots. */
-function cpuPercent(a: ReturnType<typeof cpuSnapshot>, b: ReturnType<typeof cpuSnapshot>): Record<string, number> {
-  const wall = b.at - a.at;
-  const out: Record<string, number> = {};
-  let ours = 0;
-  for (const [name, ms] of Object.entries(b.byName)) {
-    const before = a.byName[name];
-    if (name === 'machine' || !Number.isFinite(ms) || !Number.isFinite(before)) continue;
-    out[name] = Math.round(((ms - before) / wall) * 100);
-    ours += ms - before;
-  }
-  // Everything else the machine did meanwhile (other processes, the kernel's share of networking): a
-  // benchmark on a shared machine should say when it was not alone.
-  const machine = b.byName.machine - a.byName.machine;
-  if (Number.isFinite(machine)) out.other = Math.max(0, Math.round(((machine - ours) / wall) * 100));
-  return out;
-}
 /** Other processes used this much of a core during a phase: its numbers say more about them than about Propel. */
 const NOISY_OTHER_PERCENT = 25;
 const noisy = (c: Record<string, number>) => (c.other ?? 0) >= NOISY_OTHER_PERCENT;
 function noteNoise(tag: string, c: Record<string, number>): void {
   if (noisy(c)) warn(`${tag}: NOTE other processes used ${c.other}% of a core during this phase: its numbers are not representative of Propel on this machine`);
 }
-const fmtCpu = (c: Record<string, number>) =>
-  Object.entries(c)
-    .map(([k, v]) => `${k} ${v}%`)
-    .join(', ');
 
-/**
- * On a shared machine, waits (at most QUIET_WAIT_MS; --quiet-wait=false: not at all) until other processes use under 10% of one core over two
- * 2-second windows in a row, so that a phase does not start in the middle of someone else's work. The CPU
- * used by others during each phase is reported either way (`other` in the CPU figures).
- */
+/** Waits (at most QUIET_WAIT_MS; --quiet-wait=false: not at all) for other processes to use under 10% of a core. */
 async function waitQuiet(procs: Procs, what: string): Promise<void> {
-  if (!args.quietWait || !Number.isFinite(machineBusyMs())) return;
-  const deadline = Date.now() + QUIET_WAIT_MS;
-  let calm = 0;
-  let said = false;
-  for (;;) {
-    const a = cpuSnapshot(procs);
-    await sleep(2_000);
-    const other = cpuPercent(a, cpuSnapshot(procs)).other ?? 0;
-    calm = other < 10 ? calm + 1 : 0;
-    if (calm >= 2) return;
-    if (Date.now() > deadline) {
-      warn(`${what}: other processes still use ${other}% of a core after ${QUIET_WAIT_MS / 1000} s; starting anyway`);
-      return;
-    }
-    if (!said && other >= 10) {
-      said = true;
-      log(`${what}: waiting for the machine to calm down (other processes use ${other}% of a core)`);
-    }
-  }
-}
-
-/** Redis INFO commandstats: calls and µs per command (commands run inside scripts are counted too). */
-async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
-  const out = new Map<string, { calls: number; usec: number }>();
-  for (const line of (await redis.info('commandstats')).split('\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
-    if (m) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
-  }
-  return out;
+  if (args.quietWait) await waitQuietFor(what, () => pidsOf(procs), { maxWaitMs: QUIET_WAIT_MS });
 }
 
 /** Per referral: calls and µs of the commands Redis spent the most time in between two snapshots. */

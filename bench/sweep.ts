@@ -21,9 +21,9 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { cpuPercent, cpuSnapshot, waitQuiet as waitQuietFor } from './lib/cpu';
 import { Redis } from 'ioredis';
 import { createRedis, decode, encodeEnvelope, Keys, partitionOf, RedisActorStore, runTurn } from '../common';
 import type { ActorRecord, AuditRecord, CommitTurn, RedisClient } from '../common';
@@ -97,67 +97,23 @@ function spawnSweeper(label: string, env: Record<string, string>): WorkerProcess
   };
 }
 
-/** Jiffies the whole machine spent busy and in total so far (/proc/stat), or undefined off Linux. */
-function machineJiffies(): { busy: number; total: number } | undefined {
-  try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = cpu.reduce((a, b) => a + b, 0);
-    return { busy: total - cpu[3] - (cpu[4] ?? 0), total };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The machine is shared: before a measured phase, wait (up to 2 min) until other processes use under a fifth of
- * one core over 2 s, so a neighbour's test run does not end up in the numbers. Returns what was seen last.
- */
+/** Waits (at most 2 min; --quiet-wait=false: not at all) until other processes use under a fifth of a core. */
 async function waitQuiet(what: string): Promise<number | null> {
-  if (!args.quietWait) return null;
-  const cores = cpus().length;
-  const deadline = Date.now() + 120_000;
-  for (let waited = false; ; waited = true) {
-    const a = machineJiffies();
-    await sleep(2000);
-    const b = machineJiffies();
-    if (!a || !b) return null;
-    const busyCores = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cores;
-    if (busyCores < 0.2 || Date.now() > deadline) {
-      if (waited || busyCores >= 0.2) log(`${what}: the machine's other work uses ${(busyCores * 100).toFixed(0)}% of a core${busyCores >= 0.2 ? ' (gave up waiting)' : ''}`);
-      return Math.round(busyCores * 100);
-    }
-    if (!waited) log(`${what}: waiting for the machine to quieten (other processes use ${(busyCores * 100).toFixed(0)}% of a core)`);
-  }
-}
-
-/** CPU jiffies (user + system) a process has used, from /proc/<pid>/stat; 0 when it is gone. */
-function processJiffies(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
+  return args.quietWait ? waitQuietFor(what, () => ({}), { calmPercent: 20, windows: 1 }) : null;
 }
 
 /**
  * Starts measuring where the machine's CPU goes; the returned function gives, in % of one core since then, what
- * the listed processes used and what everything else on the machine used.
+ * the listed processes (and this bench) used together and what everything else on the machine used.
  */
 function cpuMeter(pids: () => Array<number | undefined>): () => { ours: number; other: number } | null {
-  const start = machineJiffies();
-  const oursAt = () => pids().reduce<number>((sum, pid) => sum + processJiffies(pid), processJiffies(process.pid));
-  const ours0 = oursAt();
+  const named = () => Object.fromEntries(pids().map((pid, i) => [`p${i}`, pid]));
+  const start = cpuSnapshot(named());
   return () => {
-    const end = machineJiffies();
-    if (!start || !end) return null;
-    const cores = cpus().length;
-    const perCore = (end.total - start.total) / cores;
-    const ours = ((oursAt() - ours0) / Math.max(1, perCore)) * 100;
-    const busy = ((end.busy - start.busy) / Math.max(1, perCore)) * 100;
-    return { ours: Math.round(ours), other: Math.max(0, Math.round(busy - ours)) };
+    const c = cpuPercent(start, cpuSnapshot(named()));
+    if (c.other === undefined) return null;
+    const ours = Object.entries(c).reduce((sum, [name, v]) => (name === 'other' ? sum : sum + v), 0);
+    return { ours, other: c.other };
   };
 }
 
