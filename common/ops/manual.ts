@@ -162,7 +162,7 @@ export async function retryManual(ctx: OpsContext, ref: ActorRef, operator: stri
   // The sweepers parked it (its own state never went to manual intervention, so the actor would refuse
   // RetryFromOps): resume it at the runtime level instead, re-driving its timers once.
   if (record && parkedBySweepers(record)) return resumeParked(ctx, p, checked, record, assertValidId(operator, 'operator'));
-  return askActor(ctx, ref, 'retry', { type: 'RetryFromOps', operator: assertValidId(operator, 'operator') }, options);
+  return askActor(ctx, ref, 'retry', { type: 'RetryFromOps', operator: assertValidId(operator, 'operator') }, options, record);
 }
 
 /** In MANUAL_INTERVENTION by the runtime's record while the actor's own state says otherwise: parked by the sweepers. */
@@ -207,11 +207,12 @@ export function retryManualMany(ctx: OpsContext, refs: readonly ActorRef[], oper
   }, options.onProgress);
 }
 
-async function askActor(ctx: OpsContext, ref: ActorRef, verb: string, message: { type: string; [field: string]: unknown }, options: AskOptions): Promise<OpsTurn> {
+/** Asks an actor; `loaded` is its record when the caller already read it (undefined: read it here). */
+async function askActor(ctx: OpsContext, ref: ActorRef, verb: string, message: { type: string; [field: string]: unknown }, options: AskOptions, loaded?: ActorRecord | null): Promise<OpsTurn> {
   const checked = { type: assertValidTypeName(ref.type), id: assertValidId(ref.id, 'actor id') };
   const client = clientOf(ctx);
   const address = actorAddress(checked);
-  const record = await new RedisActorStore(ctx.redis, ctx.keys).load(partitionOf(checked, ctx.partitions), checked);
+  const record = loaded !== undefined ? loaded : await new RedisActorStore(ctx.redis, ctx.keys).load(partitionOf(checked, ctx.partitions), checked);
   if (!record) throw new OpsError(OPS_ERRORS.notFound, `no actor ${address} (namespace ${ctx.keys.ns}, ${ctx.partitions} partitions)`);
   // ops hosts no actor definitions: the client only reads the type name to route the message.
   const actor = { type: checked.type } as ActorDefinition<unknown, { type: string }>;
