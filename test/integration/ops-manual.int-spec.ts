@@ -1,10 +1,10 @@
-import { createRedis, Keys, partitionOf, RedisClient, RedisStreamsClient, RedisStreamsServer } from '../../common';
+import { partitionOf } from '../../common';
 import { referralActor } from '../../actors';
 import type { ReferralState } from '../../actors/referral/referral.types';
-import { ActivityComponent, ActivityFaults, ActivityKeys, components } from '../../apps/worker/components/activity';
 import { opsJson, runOps } from '../harness/ops';
-import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
+import { useTestRedis } from '../harness/redis';
+import { useReferralWorker } from '../harness/referral';
+import { readRecord, waitFor } from '../harness/workers';
 
 type Any = ReferralState & Record<string, any>;
 
@@ -18,28 +18,9 @@ describe('ops: the manual-intervention round trip through the CLI', () => {
 });
 
 function roundTrip(env: ReturnType<typeof useTestRedis>): void {
-  const ns = uniqueNamespace('opsman');
-  const runtime = fastRuntime(ns, { leaseTtlMs: 3000, memberTtlMs: 3000 });
-  const partitions = runtime.partitions as number;
-  const keys = new Keys(ns);
-  const faults: ActivityFaults = { failRate: 0, afterCommitRate: 0, rng: () => 0 };
-  let redis: RedisClient;
-  let activity: ActivityComponent;
-  let worker: RedisStreamsServer;
-  let client: RedisStreamsClient;
+  const fleet = useReferralWorker(env, 'opsman', { leaseTtlMs: 3000, memberTtlMs: 3000 });
+  const { ns, keys, partitions, faults } = fleet;
   const target = () => ({ url: env.url, ns, partitions });
-
-  beforeAll(async () => {
-    redis = createRedis({ url: env.url, tls: false }, 'ops-manual-activity');
-    activity = new ActivityComponent(redis, new ActivityKeys(ns), { faults });
-    worker = await startWorker(env.url, { runtime, actors: [referralActor], components: components(activity) });
-    client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
-  });
-  afterAll(async () => {
-    await client?.close();
-    await worker?.close();
-    redis?.disconnect();
-  });
 
   const state = async (app: string) => (await readRecord<Any>(env.redis, keys, partitionOf({ type: 'referral', id: app }, partitions), 'referral', app))?.state;
   const until = (app: string, check: (s: Any) => boolean, what: string) => waitFor(async () => {
@@ -50,16 +31,16 @@ function roundTrip(env: ReturnType<typeof useTestRedis>): void {
   const stuck = async (invitee: string): Promise<string> => {
     const app = `opsman:${invitee}`;
     faults.failRate = 0;
-    await client.ask(referralActor, app, { type: 'Accept', activityId: 'opsman', sharerId: `sharer-${invitee}`, inviteeId: invitee, settings: { maxRetries: 1, backoffBaseMs: 20, backoffCapMs: 50 } });
+    await fleet.client.ask(referralActor, app, { type: 'Accept', activityId: 'opsman', sharerId: `sharer-${invitee}`, inviteeId: invitee, settings: { maxRetries: 1, backoffBaseMs: 20, backoffCapMs: 50 } });
     await until(app, (s) => s.status === 'RELATION_ESTABLISHED', `${app} relation`);
     faults.failRate = 1; // downstream down: every reward call fails before granting
-    await client.ask(referralActor, app, { type: 'TaskCompleted', occurredAt: Date.now(), eventId: `order-${invitee}` });
+    await fleet.client.ask(referralActor, app, { type: 'TaskCompleted', occurredAt: Date.now(), eventId: `order-${invitee}` });
     await until(app, (s) => s.status === 'MANUAL_INTERVENTION' && !s.sharer.inFlight && !s.invitee.inFlight, `${app} in manual intervention, both calls answered`);
     return app;
   };
 
   it('lists the stuck applications with their reason, retries one (each side granted once), terminates one (no grant), retries the rest with --all', async () => {
-    await activity.define({ id: 'opsman', timeZone: 'Asia/Shanghai', budget: { total: 100 }, prize: { kind: 'points', amount: 10 } });
+    await fleet.activity.define({ id: 'opsman', timeZone: 'Asia/Shanghai', budget: { total: 100 }, prize: { kind: 'points', amount: 10 } });
     const apps = [];
     for (const invitee of ['amy', 'ben', 'cat', 'dan']) apps.push(await stuck(invitee));
     const [amy, ben, cat, dan] = apps;
@@ -87,14 +68,14 @@ function roundTrip(env: ReturnType<typeof useTestRedis>): void {
     const json = await opsJson(target(), ['inspect', 'referral', amy]);
     expect(json).toMatchObject({ status: 'MANUAL_INTERVENTION', state: { manual: { reason: 'MAX_RETRIES' } }, why: { codes: expect.arrayContaining([{ where: 'manual', code: 'MAX_RETRIES', detail: expect.any(String) }]) } });
     expect(json.audit.entries.map((e: { message: string }) => e.message)).toEqual(json.history.map((h: { message: string }) => h.message));
-    expect(await activity.budget('opsman')).toEqual({ limit: 100, used: 0 });
+    expect(await fleet.activity.budget('opsman')).toEqual({ limit: 100, used: 0 });
 
     faults.failRate = 0; // downstream is back
     const retried = await runOps(target(), ['manual', 'retry', 'referral', amy]);
     expect(retried).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`referral/${amy} retried by ops-test: now TASK_COMPLETED`)) });
     expect(await until(amy, (s) => s.status === 'BOTH_REWARDED', `${amy} rewarded`)).toMatchObject({ sharer: { outcome: 'GRANTED', attempts: 3 }, invitee: { outcome: 'GRANTED', attempts: 3 } });
-    expect(await activity.ledger('sharer-amy')).toHaveLength(1);
-    expect(await activity.ledger('amy')).toHaveLength(1);
+    expect(await fleet.activity.ledger('sharer-amy')).toHaveLength(1);
+    expect(await fleet.activity.ledger('amy')).toHaveLength(1);
 
     const terminated = await runOps(target(), ['manual', 'terminate', 'referral', ben, '--reason', 'duplicate account', '--operator', 'ops-ann']);
     expect(terminated).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`referral/${ben} terminated by ops-ann: now TERMINATED`)) });
@@ -104,8 +85,8 @@ function roundTrip(env: ReturnType<typeof useTestRedis>): void {
       invitee: { outcome: 'REJECTED', reason: 'TERMINATED_BY_OPS' },
       terminated: { operator: 'ops-ann', reason: 'duplicate account', stage: 'REWARD', manual: { reason: 'MAX_RETRIES' } },
     });
-    expect(await activity.ledger('sharer-ben')).toHaveLength(0);
-    expect(await activity.ledger('ben')).toHaveLength(0);
+    expect(await fleet.activity.ledger('sharer-ben')).toHaveLength(0);
+    expect(await fleet.activity.ledger('ben')).toHaveLength(0);
 
     // Both again: refused by the actor (exit 3, the code on stderr), nothing granted.
     expect(await runOps(target(), ['retry', 'referral', amy])).toMatchObject({ code: 3, stderr: expect.stringMatching(/not retried: ALREADY_TERMINAL/) });
@@ -118,7 +99,7 @@ function roundTrip(env: ReturnType<typeof useTestRedis>): void {
 
     expect(await runOps(target(), ['manual', 'list'])).toMatchObject({ code: 0, stdout: 'no actor is waiting in manual intervention\n' });
     // Each side granted exactly once over the whole round trip: three applications rewarded, one terminated.
-    expect(await activity.budget('opsman')).toEqual({ limit: 100, used: 6 });
-    for (const user of ['amy', 'cat', 'dan', 'sharer-amy', 'sharer-cat', 'sharer-dan']) expect(await activity.ledger(user)).toHaveLength(1);
+    expect(await fleet.activity.budget('opsman')).toEqual({ limit: 100, used: 6 });
+    for (const user of ['amy', 'cat', 'dan', 'sharer-amy', 'sharer-cat', 'sharer-dan']) expect(await fleet.activity.ledger(user)).toHaveLength(1);
   }, 120_000);
 }

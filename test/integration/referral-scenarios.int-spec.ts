@@ -1,27 +1,14 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  createRedis,
-  decode,
-  encode,
-  encodeEnvelope,
-  ENVELOPE_FIELD,
-  GROUPS,
-  Keys,
-  partitionOf,
-  RedisActorStore,
-  RedisClient,
-  RedisStreamsClient,
-  RedisStreamsServer,
-  runTurn,
-} from '../../common';
+import { decode, encode, encodeEnvelope, ENVELOPE_FIELD, GROUPS, partitionOf, RedisActorStore, runTurn } from '../../common';
 import type { AuditRecord, CommitTurn } from '../../common';
 import { referralActor } from '../../actors';
 import type { ReferralState } from '../../actors/referral/referral.types';
-import { ActivityComponent, ActivityFaults, ActivityInput, ActivityKeys, components } from '../../apps/worker/components/activity';
-import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
+import { ActivityInput, components } from '../../apps/worker/components/activity';
+import { useReferralWorker } from '../harness/referral';
+import { useTestRedis } from '../harness/redis';
+import { readRecord, startWorker, waitFor } from '../harness/workers';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -37,37 +24,12 @@ describe('referral scenarios through the runtime (2–12, 14, 19)', () => {
 });
 
 function scenarios(env: ReturnType<typeof useTestRedis>): void {
-  const ns = uniqueNamespace('scn');
   // The production lease TTL: scenario 10 loads the worker, and this process shares its two cores.
-  const runtime = fastRuntime(ns, { leaseTtlMs: 3000, memberTtlMs: 3000 });
-  const partitions = runtime.partitions as number;
-  const keys = new Keys(ns);
-  // One fault switch the worker's activity component reads on every call.
-  const faults: ActivityFaults = { failRate: 0, afterCommitRate: 0, rng: () => 0 };
-  let redis: RedisClient;
-  let activity: ActivityComponent;
-  let worker: RedisStreamsServer;
-  let client: RedisStreamsClient;
-
-  beforeAll(async () => {
-    redis = createRedis({ url: env.url, tls: false }, 'scenarios-activity');
-    activity = new ActivityComponent(redis, new ActivityKeys(ns), { faults });
-    worker = await startWorker(env.url, { runtime, actors: [referralActor], components: components(activity) });
-    client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions } });
-  });
-  afterAll(async () => {
-    await client?.close();
-    await worker?.close();
-    redis?.disconnect();
-  });
-  afterEach(() => {
-    faults.failRate = 0;
-    faults.afterCommitRate = 0;
-    faults.rng = () => 0;
-  });
+  const fleet = useReferralWorker(env, 'scn', { leaseTtlMs: 3000, memberTtlMs: 3000 });
+  const { ns, keys, partitions, faults } = fleet;
 
   const define = (id: string, extra: Partial<ActivityInput> = {}) =>
-    activity.define({ id, timeZone: 'Asia/Shanghai', budget: { total: 1000 }, prize: { kind: 'points', amount: 10 }, ...extra });
+    fleet.activity.define({ id, timeZone: 'Asia/Shanghai', budget: { total: 1000 }, prize: { kind: 'points', amount: 10 }, ...extra });
   const partitionOfApp = (app: string) => partitionOf({ type: 'referral', id: app }, partitions);
   const record = (app: string) => readRecord<Any>(env.redis, keys, partitionOfApp(app), 'referral', app);
   const state = async (app: string) => (await record(app))?.state;
@@ -79,9 +41,9 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     }, ms, what);
   };
   const accept = (act: string, sharerId: string, inviteeId: string, extra: Record<string, unknown> = {}) =>
-    client.ask(referralActor, `${act}:${inviteeId}`, { type: 'Accept', activityId: act, sharerId, inviteeId, ...extra });
+    fleet.client.ask(referralActor, `${act}:${inviteeId}`, { type: 'Accept', activityId: act, sharerId, inviteeId, ...extra });
   const complete = (app: string, eventId: string, occurredAt = Date.now(), messageId?: string) =>
-    client.ask(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId }, messageId ? { messageId } : {});
+    fleet.client.ask(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId }, messageId ? { messageId } : {});
   /** Accept, wait for the relation, complete the task, wait for a terminal state. */
   const lifecycle = async (act: string, sharerId: string, inviteeId: string, extra: Record<string, unknown> = {}) => {
     const app = `${act}:${inviteeId}`;
@@ -118,7 +80,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
       for (const side of ['sharer', 'invitee'] as const) {
         const sideState = s[side];
         if (!sideState) continue;
-        const ledger = (await activity.ledger(side === 'sharer' ? s.sharerId : s.inviteeId)).filter((g) => g.key === `${app}:${side}`);
+        const ledger = (await fleet.activity.ledger(side === 'sharer' ? s.sharerId : s.inviteeId)).filter((g) => g.key === `${app}:${side}`);
         if (sideState.outcome === 'GRANTED') {
           granted++;
           expect(ledger).toHaveLength(1);
@@ -129,7 +91,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
         }
       }
     }
-    const { used, limit } = await activity.budget(act);
+    const { used, limit } = await fleet.activity.budget(act);
     expect(used).toBeLessThanOrEqual(limit);
     expect(used).toBe(granted);
   }
@@ -138,7 +100,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     await define('s2');
     const s = await lifecycle('s2', 'ann', 'ann');
     expect(s).toMatchObject({ status: 'REJECTED', relation: { outcome: 'REJECTED', reason: 'SELF_REFERRAL' } });
-    expect(await activity.budget('s2')).toEqual({ limit: 1000, used: 0 });
+    expect(await fleet.activity.budget('s2')).toEqual({ limit: 1000, used: 0 });
     await checkInvariants('s2', ['s2:ann']);
   });
 
@@ -153,10 +115,10 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
 
     const flagged = await lifecycle('s3-flag', 'bea', 'bea-alt', proxy);
     expect(flagged).toMatchObject({ status: 'BOTH_REWARDED' });
-    const [grant] = (await activity.ledger('bea-alt')).filter((g) => g.activityId === 's3-flag');
+    const [grant] = (await fleet.activity.ledger('bea-alt')).filter((g) => g.activityId === 's3-flag');
     expect(grant?.flags).toEqual(['RISK_SAME_DEVICE', 'RISK_SAME_IP']);
     // Retry rounds are internal (timers only): a producer cannot force one, and the application stays as it is.
-    await expect(client.ask(referralActor, 's3-flag:bea-alt', { type: 'Retry' })).rejects.toMatchObject({ code: 'INVALID_MESSAGE' });
+    await expect(fleet.client.ask(referralActor, 's3-flag:bea-alt', { type: 'Retry' })).rejects.toMatchObject({ code: 'INVALID_MESSAGE' });
     expect((await state('s3-flag:bea-alt'))?.status).toBe('BOTH_REWARDED');
     await checkInvariants('s3-reject', ['s3-reject:bea-alt', 's3-reject:bea-friend']);
     await checkInvariants('s3-flag', ['s3-flag:bea-alt']);
@@ -164,13 +126,13 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
 
   it('scenario 4: an invitee outside the audience fails that side with NOT_IN_AUDIENCE and the application still ends (SHARER_ONLY)', async () => {
     await define('s4', { audience: { anyOf: ['member'] } });
-    await activity.setUserTags('cat', ['member']);
-    await activity.setUserTags('cat-friend', ['guest']);
+    await fleet.activity.setUserTags('cat', ['member']);
+    await fleet.activity.setUserTags('cat-friend', ['guest']);
     const s = await lifecycle('s4', 'cat', 'cat-friend');
     expect(s).toMatchObject({ status: 'SHARER_ONLY', sharer: { outcome: 'GRANTED' }, invitee: { outcome: 'REJECTED', reason: 'NOT_IN_AUDIENCE' } });
     // The invitee audience of activity 1 (who may be invited) rejects at the relation step instead.
     await define('s4-new-users', { inviteeAudience: { allOf: ['new-user'] } });
-    await activity.setUserTags('cat-old', ['member']);
+    await fleet.activity.setUserTags('cat-old', ['member']);
     expect(await lifecycle('s4-new-users', 'cat', 'cat-old')).toMatchObject({ status: 'REJECTED', relation: { reason: 'NOT_IN_AUDIENCE' } });
     await checkInvariants('s4', ['s4:cat-friend']);
     await checkInvariants('s4-new-users', ['s4-new-users:cat-old']);
@@ -186,7 +148,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     const late = await complete(app, 'late-1', s.taskDeadline);
     expect(late.rejected?.code).toBe('ALREADY_TERMINAL');
     expect((await state(app))?.status).toBe('EXPIRED');
-    expect(await activity.budget('s5')).toEqual({ limit: 1000, used: 0 });
+    expect(await fleet.activity.budget('s5')).toEqual({ limit: 1000, used: 0 });
     await checkInvariants('s5', [app]);
   });
 
@@ -223,8 +185,8 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     // message id (a redelivered entry), plus one more with another event id (the same order reported twice).
     await Promise.all(
       apps.flatMap((app, i) => [
-        ...Array.from({ length: i + 2 }, (_, k) => client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: 'order-1' }, k % 2 ? `dup-${app}` : undefined)),
-        client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: 'order-1-again' }),
+        ...Array.from({ length: i + 2 }, (_, k) => fleet.client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: 'order-1' }, k % 2 ? `dup-${app}` : undefined)),
+        fleet.client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: 'order-1-again' }),
       ]),
     );
     for (const app of apps) {
@@ -235,7 +197,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
       expect(completions.filter((a) => a.from !== a.to)).toHaveLength(1); // one transition; the rest rejected
       expect(completions.slice(1).every((a) => ['DUPLICATE_EVENT', 'ALREADY_COMPLETED', 'ALREADY_TERMINAL'].includes(a.rejected?.code ?? ''))).toBe(true);
     }
-    expect(await activity.ledger('fay')).toHaveLength(9);
+    expect(await fleet.activity.ledger('fay')).toHaveLength(9);
     await checkInvariants('s7', apps);
   });
 
@@ -244,8 +206,8 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     expect(await lifecycle('s8', 'gus', 'gus-1')).toMatchObject({ status: 'BOTH_REWARDED' });
     const s = await lifecycle('s8', 'gus', 'gus-2');
     expect(s).toMatchObject({ status: 'INVITEE_ONLY', sharer: { outcome: 'REJECTED', reason: 'CAP_TOTAL' }, invitee: { outcome: 'GRANTED' } });
-    expect(await activity.ledger('gus')).toHaveLength(1);
-    expect(await activity.ledger('gus-2')).toHaveLength(1);
+    expect(await fleet.activity.ledger('gus')).toHaveLength(1);
+    expect(await fleet.activity.ledger('gus-2')).toHaveLength(1);
     await checkInvariants('s8', ['s8:gus-1', 's8:gus-2']);
   });
 
@@ -253,11 +215,11 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     await define('s9');
     await accept('s9', 'hal', 'hal-1');
     await until('s9:hal-1', 'RELATION_ESTABLISHED');
-    await activity.pause('s9');
+    await fleet.activity.pause('s9');
     await complete('s9:hal-1', 'order-9');
     const s = await until('s9:hal-1', TERMINAL);
     expect(s).toMatchObject({ status: 'NEITHER', sharer: { reason: 'ACTIVITY_PAUSED' }, invitee: { reason: 'ACTIVITY_PAUSED' } });
-    expect(await activity.budget('s9')).toEqual({ limit: 1000, used: 0 });
+    expect(await fleet.activity.budget('s9')).toEqual({ limit: 1000, used: 0 });
     await checkInvariants('s9', ['s9:hal-1']);
   });
 
@@ -267,7 +229,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     const apps = Array.from({ length: n }, (_, i) => `s10:inv-${i}`);
     // Accepts straight into the inboxes (as an upstream producer would), 500 at a time.
     for (let i = 0; i < n; i += 500) {
-      await Promise.all(apps.slice(i, i + 500).map((_, k) => client.tell(referralActor, apps[i + k]!, { type: 'Accept', activityId: 's10', sharerId: `sh-${(i + k) % 50}`, inviteeId: `inv-${i + k}` })));
+      await Promise.all(apps.slice(i, i + 500).map((_, k) => fleet.client.tell(referralActor, apps[i + k]!, { type: 'Accept', activityId: 's10', sharerId: `sh-${(i + k) % 50}`, inviteeId: `inv-${i + k}` })));
     }
     // Polls only the applications not yet in the wanted states, so the check stays cheap as they finish.
     const store = new RedisActorStore(env.redis, keys);
@@ -300,14 +262,14 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     await waitAll((s) => s.status === 'RELATION_ESTABLISHED', 'all relations');
     const occurredAt = Date.now();
     for (let i = 0; i < n; i += 500) {
-      await Promise.all(apps.slice(i, i + 500).map((app) => client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: `order-${app}` })));
+      await Promise.all(apps.slice(i, i + 500).map((app) => fleet.client.tell(referralActor, app, { type: 'TaskCompleted', occurredAt, eventId: `order-${app}` })));
     }
     const done = (await waitAll((s) => TERMINAL.has(s.status), 'all applications terminal')).map((s) => ({ s }));
     const sides = done.flatMap((r) => [r.s!.sharer, r.s!.invitee]);
     expect(sides.filter((x) => x.outcome === 'GRANTED')).toHaveLength(1000);
     expect(sides.filter((x) => x.outcome === 'REJECTED' && x.reason === 'BUDGET_TOTAL')).toHaveLength(2 * n - 1000);
-    expect(await activity.budget('s10')).toEqual({ limit: 1000, used: 1000 });
-    const ledgerSize = (await Promise.all(Array.from({ length: 50 }, (_, i) => activity.ledger(`sh-${i}`)))).flat().length;
+    expect(await fleet.activity.budget('s10')).toEqual({ limit: 1000, used: 1000 });
+    const ledgerSize = (await Promise.all(Array.from({ length: 50 }, (_, i) => fleet.activity.ledger(`sh-${i}`)))).flat().length;
     const inviteeGrants = sides.filter((x, i) => i % 2 === 1 && x.outcome === 'GRANTED').length;
     expect(ledgerSize + inviteeGrants).toBe(1000);
   }, 240_000);
@@ -323,9 +285,9 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     await complete('s11:ida-1', 'order-11');
     const s = await until('s11:ida-1', TERMINAL);
     expect(s).toMatchObject({ status: 'BOTH_REWARDED', retryCount: 1, sharer: { attempts: 2 }, invitee: { attempts: 2 } });
-    expect(await activity.ledger('ida')).toHaveLength(1);
-    expect(await activity.ledger('ida-1')).toHaveLength(1);
-    expect(await activity.budget('s11')).toEqual({ limit: 1000, used: 2 });
+    expect(await fleet.activity.ledger('ida')).toHaveLength(1);
+    expect(await fleet.activity.ledger('ida-1')).toHaveLength(1);
+    expect(await fleet.activity.budget('s11')).toEqual({ limit: 1000, used: 2 });
     await checkInvariants('s11', ['s11:ida-1']);
   });
 
@@ -343,7 +305,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     const inspected = JSON.parse((await ops('inspect', 'referral', app, '--json')).stdout) as { status: string; state: Any };
     expect(inspected).toMatchObject({ status: 'MANUAL_INTERVENTION', state: { manual: { reason: 'MAX_RETRIES' } } });
     expect(inspected.state.manual.detail).toMatch(/2 retry rounds used .*ACTIVITY_UNAVAILABLE/);
-    expect(await activity.budget('s12')).toEqual({ limit: 1000, used: 0 });
+    expect(await fleet.activity.budget('s12')).toEqual({ limit: 1000, used: 0 });
     const manualIndex = keys.manual(partitionOfApp(app));
     expect(Number(await env.redis.zscore(manualIndex, `referral/${app}`))).toBe(stuck.manual.since); // listed for ops
 
@@ -356,7 +318,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     // A second retry from ops (an operator clicking twice) is refused and grants nothing more.
     const again = await ops('retry', 'referral', app).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(again).toMatchObject({ code: 3, stderr: expect.stringMatching(/ALREADY_TERMINAL/) });
-    expect(await activity.budget('s12')).toEqual({ limit: 1000, used: 2 });
+    expect(await fleet.activity.budget('s12')).toEqual({ limit: 1000, used: 2 });
     await checkInvariants('s12', [app]);
   }, 60_000);
 
@@ -374,7 +336,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
       return s?.status === 'TASK_COMPLETED' && s.retryCount === 1 && !s.sharer.inFlight && !s.invitee.inFlight;
     }, 10_000, 'a pending retry round');
     // The worker steps aside (its partitions handed back), so only the two executors below write.
-    await worker.close();
+    await fleet.worker.close();
     faults.failRate = 0;
     const base = (await record(app))!;
     const due = base.state.scheduleTime!;
@@ -389,7 +351,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
       // dueChanged: the call deadlines go into the due index, as a worker's own commit would put them.
       return { ref: { type: 'referral', id: app }, entryId: '', expectedVersion: base.version, record: r.record, dueChanged: true, outbox: [], local: [], audit: r.audit.map((a) => encode(a)) };
     };
-    const store = new RedisActorStore(redis, keys, GROUPS.actors, 1000, 50);
+    const store = new RedisActorStore(fleet.redis, keys, GROUPS.actors, 1000, 50);
     const results = await Promise.all([store.commit(p, [decide('sweep-a')], 'executors'), store.commit(p, [decide('sweep-b')], 'executors')]);
     expect(results.flat().sort()).toEqual([-1, base.version + 1]);
     const after = (await record(app))!;
@@ -400,7 +362,7 @@ function scenarios(env: ReturnType<typeof useTestRedis>): void {
     // Nobody started the winner's calls (this test is no worker): a worker taking the partition back sees their
     // deadline pass, the timeout schedules the next round, and the application finishes once.
     await env.redis.del(keys.lease(p));
-    worker = await startWorker(env.url, { runtime, actors: [referralActor], components: components(activity) });
+    fleet.worker = await startWorker(env.url, { runtime: fleet.runtime, actors: [referralActor], components: components(fleet.activity) });
     const s = await until(app, TERMINAL, 'the application to finish after the call deadline');
     expect(s).toMatchObject({ status: 'BOTH_REWARDED', sharer: { attempts: 3 }, invitee: { attempts: 3 } });
     await checkInvariants('s14', [app]);
