@@ -17,6 +17,10 @@ export class TaskKeys {
   subscriptions(userId: string): string {
     return `${this.userTag(userId)}:subs`;
   }
+  /** Every task the user has (set of task actor ids), whatever their state: the gateway lists them. */
+  userTasks(userId: string): string {
+    return `${this.userTag(userId)}:tasks`;
+  }
   /** The user's balances: hash with `points` and `growth`. */
   balances(userId: string): string {
     return `${this.userTag(userId)}:bal`;
