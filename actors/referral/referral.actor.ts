@@ -1,4 +1,5 @@
 import { Decision, defineActor, TurnContext } from '../../common/actor';
+import { explainReferral } from './referral.explain';
 import { parseReferralMessage, resolveSettings } from './referral.parse';
 import {
   callKey,
@@ -330,6 +331,7 @@ export const referralActor = defineActor<ReferralState, ReferralMessage>({
   parse: parseReferralMessage,
   // Results and timers come only from the runtime: a producer cannot forge a grant or an early deadline.
   internal: ['RelationResult', 'SharerRewardResult', 'InviteeRewardResult', 'TaskDeadline', 'Retry'],
+  explain: explainReferral,
   decide(state, message, ctx) {
     switch (message.type) {
       case 'Accept':

@@ -60,6 +60,11 @@ export interface ActorDefinition<S = unknown, M extends { type: string } = { typ
    * reward result or fire a deadline early.
    */
   internal?: readonly M['type'][];
+  /**
+   * The chain of reasons for anything not rewarded, oldest first; empty when nothing is missing. Pure, like
+   * `decide`: ops (`ops audit`, `/ops/api/audit`) call it on the stored state to say why, by code.
+   */
+  explain?(state: S): Array<{ code: string; detail: string; at?: number }>;
 }
 
 export type StateOf<D> = D extends ActorDefinition<infer S, any> ? S : never;
