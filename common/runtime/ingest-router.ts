@@ -41,12 +41,17 @@ function depthOf(value: unknown, depth = 0): number {
 }
 
 /**
- * Turns one plain ingest entry (string fields, as any language's `XADD key * field value` writes them) into
- * an actor message. Pure, so it is unit-tested without Redis. Two forms:
- *  - direct:  actor <type> id <id> type <messageType> [payload <json>] [eventId <id>]
- *  - routed:  event <name> [payload <json>] [eventId <id>] [<field> <value> ...], matched against `routes`.
+ * Resolves the entries of events no static route names (the task center's completion receipts): the entry's
+ * fields, its decoded JSON payload and its stream id in, the messages for every target actor out (each with
+ * its own message id; usually `event:<eventId>`, so a redelivery is dropped as a duplicate by each actor).
+ * `[]`: the event is known and counts for nobody now (acknowledged). `null`: the resolver does not know the
+ * event either, and the entry is dead-lettered as UNROUTABLE, as without a resolver. A thrown TerminalError
+ * dead-letters the entry with its code; any other error leaves it pending for redelivery.
  */
-export function routeIngestEntry(entryId: string, fields: Record<string, string>, routes: readonly IngestRoute[], maxBytes: number): RoutedMessage {
+export type IngestResolver = (entryId: string, fields: Record<string, string>, payload: Record<string, unknown>) => Promise<RoutedMessage[] | null>;
+
+/** The checks every entry passes before it is routed (its size, its payload) and the message id it keeps. */
+function decodeIngestEntry(entryId: string, fields: Record<string, string>, maxBytes: number): { payload: Record<string, unknown>; messageId: string } {
   const size = Object.entries(fields).reduce((n, [k, v]) => n + k.length + v.length, 0);
   if (size > maxBytes) throw new TerminalError(ErrorCode.EntryTooLarge, `the entry is ${size} bytes; at most ${maxBytes} are accepted`);
   let payload: Record<string, unknown> = {};
@@ -64,6 +69,21 @@ export function routeIngestEntry(entryId: string, fields: Record<string, string>
     payload = parsed as Record<string, unknown>;
   }
   const messageId = fields.eventId ? `event:${assertValidId(fields.eventId, 'eventId')}` : `ingest:${entryId}`;
+  return { payload, messageId };
+}
+
+function unroutable(event: string): TerminalError {
+  return new TerminalError(ErrorCode.Unroutable, `no ingest route matches event ${JSON.stringify(event)}`);
+}
+
+/**
+ * Turns one plain ingest entry (string fields, as any language's `XADD key * field value` writes them) into
+ * an actor message. Pure, so it is unit-tested without Redis. Two forms:
+ *  - direct:  actor <type> id <id> type <messageType> [payload <json>] [eventId <id>]
+ *  - routed:  event <name> [payload <json>] [eventId <id>] [<field> <value> ...], matched against `routes`.
+ */
+export function routeIngestEntry(entryId: string, fields: Record<string, string>, routes: readonly IngestRoute[], maxBytes: number): RoutedMessage {
+  const { payload, messageId } = decodeIngestEntry(entryId, fields, maxBytes);
   if (fields.actor !== undefined) {
     const actor = assertValidTypeName(fields.actor, 'actor');
     const id = assertValidId(fields.id, 'id');
@@ -74,7 +94,7 @@ export function routeIngestEntry(entryId: string, fields: Record<string, string>
     throw new TerminalError(ErrorCode.Unroutable, 'the entry has neither "actor" (direct form) nor "event" (routed form)');
   }
   const route = routes.find((r) => r.event === fields.event);
-  if (!route) throw new TerminalError(ErrorCode.Unroutable, `no ingest route matches event ${JSON.stringify(fields.event)}`);
+  if (!route) throw unroutable(fields.event);
   const rawId = fields[route.idField] ?? payload[route.idField];
   if (typeof rawId !== 'string' && typeof rawId !== 'number') {
     throw new TerminalError(ErrorCode.Unroutable, `event ${route.event} needs "${route.idField}" (an entry field or a payload field) to find its ${route.actor}`);
@@ -90,9 +110,33 @@ export function routeIngestEntry(entryId: string, fields: Record<string, string>
 }
 
 /**
+ * Routes one entry to its actors: by the direct form or a static route as {@link routeIngestEntry} does (one
+ * target, synchronously), else, for an event no static route names, by the `resolver` (any number of
+ * targets, each checked like a routed one). Without a resolver the answers are exactly routeIngestEntry's.
+ */
+export function resolveIngestEntry(entryId: string, fields: Record<string, string>, routes: readonly IngestRoute[], maxBytes: number, resolver?: IngestResolver): RoutedMessage[] | Promise<RoutedMessage[]> {
+  if (!resolver || fields.actor !== undefined || fields.event === undefined || routes.some((r) => r.event === fields.event)) {
+    return [routeIngestEntry(entryId, fields, routes, maxBytes)];
+  }
+  const event = fields.event;
+  const { payload } = decodeIngestEntry(entryId, fields, maxBytes);
+  return resolver(entryId, fields, payload).then((routed) => {
+    if (routed === null) throw unroutable(event);
+    return routed.map((r) => ({
+      actor: assertValidTypeName(r.actor, 'actor'),
+      id: assertValidId(r.id, 'id'),
+      message: r.message,
+      messageId: assertValidId(r.messageId, 'message id'),
+    }));
+  });
+}
+
+/**
  * Consumes the ingest stream with a consumer group shared by all workers and forwards each entry to its
  * actor's partition inbox. At-least-once: a crash between forward and XACK forwards again with the same
- * message id, which the actor drops as a duplicate. Entries that cannot be routed are dead-lettered.
+ * message id, which the actor drops as a duplicate. Entries that cannot be routed are dead-lettered. Events no
+ * static route names go to the optional resolver; an entry it routes to several actors is acknowledged once
+ * every target's XADD succeeded (a redelivery adds them again under the same message ids).
  */
 export class IngestRouter {
   private readonly logger = new Logger('IngestRouter');
@@ -107,6 +151,7 @@ export class IngestRouter {
     private readonly consumer: string,
     private readonly routes: readonly IngestRoute[],
     private readonly metrics: RuntimeMetrics = NOOP_METRICS,
+    private readonly resolver?: IngestResolver,
   ) {}
 
   async start(): Promise<void> {
@@ -152,6 +197,7 @@ export class IngestRouter {
     const stream = this.keys.ingest();
     const acks: string[] = [];
     const writes: Promise<unknown>[] = [];
+    const routed: Array<{ id: string; raw: Buffer[]; targets: RoutedMessage[] | Promise<RoutedMessage[]> }> = [];
     for (const [idBuf, raw] of entries) {
       const id = idBuf.toString();
       if (!raw) {
@@ -161,24 +207,47 @@ export class IngestRouter {
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < raw.length; i += 2) fields[raw[i].toString()] = raw[i + 1].toString();
       try {
-        const routed = routeIngestEntry(id, fields, this.routes, this.config.maxEntryBytes);
-        const ref = { type: routed.actor, id: routed.id };
-        const envelope = encodeEnvelope({ id: routed.messageId, pattern: `actor:${ref.type}`, key: actorAddress(ref), data: { id: ref.id, message: routed.message }, ts: Date.now() });
-        writes.push(
-          this.redis.xadd(this.keys.inbox(partitionOf(ref, this.config.partitions)), '*', 'e', envelope).then(() => {
-            acks.push(id);
-            this.metrics.ingestRouted(1);
-          }),
-        );
+        routed.push({ id, raw, targets: resolveIngestEntry(id, fields, this.routes, this.config.maxEntryBytes, this.resolver) });
       } catch (err) {
-        const { code, message } = describeError(err);
-        const args: Array<string | Buffer | number> = ['reason', message, 'code', code, 'stream', stream, 'entry', id, 'deliveries', 1, 'consumer', this.consumer, 'at', Date.now()];
-        for (let i = 0; i + 1 < raw.length; i += 2) args.push(`f:${raw[i].toString()}`, raw[i + 1]);
-        writes.push(scripts(this.redis).deadLetter(stream, this.keys.ingestDead(), GROUPS.router, id, this.config.deadMaxLen, ...args).then(() => this.metrics.deadLettered('ingest', code)));
-        this.logger.warn(`ingest entry ${id} dead-lettered (${code}): ${message}`);
+        writes.push(this.deadLetter(stream, id, raw, err));
       }
     }
+    // Resolvers run concurrently; the XADDs below still go out in entry order, so one actor's entries keep theirs.
+    const settled = await Promise.allSettled(routed.map((r) => r.targets));
+    settled.forEach((outcome, i) => {
+      const { id, raw } = routed[i];
+      if (outcome.status === 'rejected') {
+        // A resolver failing on its own (Redis down) is not the entry's fault: left pending, redelivered later.
+        if (!(outcome.reason instanceof TerminalError)) {
+          this.logger.warn(`ingest entry ${id} not routed this time: ${describeError(outcome.reason).message}`);
+          return;
+        }
+        writes.push(this.deadLetter(stream, id, raw, outcome.reason));
+        return;
+      }
+      const targets = outcome.value;
+      writes.push(
+        Promise.all(
+          targets.map((target) => {
+            const ref = { type: target.actor, id: target.id };
+            const envelope = encodeEnvelope({ id: target.messageId, pattern: `actor:${ref.type}`, key: actorAddress(ref), data: { id: ref.id, message: target.message }, ts: Date.now() });
+            return this.redis.xadd(this.keys.inbox(partitionOf(ref, this.config.partitions)), '*', 'e', envelope);
+          }),
+        ).then(() => {
+          acks.push(id);
+          this.metrics.ingestRouted(targets.length);
+        }),
+      );
+    });
     await Promise.allSettled(writes);
     if (acks.length) await this.redis.xack(stream, GROUPS.router, ...acks);
+  }
+
+  private deadLetter(stream: string, id: string, raw: Buffer[], err: unknown): Promise<unknown> {
+    const { code, message } = describeError(err);
+    const args: Array<string | Buffer | number> = ['reason', message, 'code', code, 'stream', stream, 'entry', id, 'deliveries', 1, 'consumer', this.consumer, 'at', Date.now()];
+    for (let i = 0; i + 1 < raw.length; i += 2) args.push(`f:${raw[i].toString()}`, raw[i + 1]);
+    this.logger.warn(`ingest entry ${id} dead-lettered (${code}): ${message}`);
+    return scripts(this.redis).deadLetter(stream, this.keys.ingestDead(), GROUPS.router, id, this.config.deadMaxLen, ...args).then(() => this.metrics.deadLettered('ingest', code));
   }
 }
