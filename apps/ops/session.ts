@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { assertValidId, compileConfig, createRedis, Keys, optionsFromEnv, RedisStreamsClient } from '../../common';
 import type { PropelConfig, RedisClient } from '../../common';
 import { ConfigRegistry, OpsContext } from '../../common/ops';
+import { ACTOR_DEFINITIONS } from '../../actors/definitions';
 import { ActivityComponent, activityConfigKind, ActivityKeys } from '../worker/components/activity';
 
 /**
@@ -27,7 +28,7 @@ export class Session {
   ctx(withClient = false): OpsContext {
     this.redis ??= createRedis(this.config.redis, 'propel-ops');
     if (withClient) this.client ??= new RedisStreamsClient({ redis: this.config.redis, runtime: { namespace: this.keys.ns, partitions: this.partitions } });
-    return { redis: this.redis, keys: this.keys, partitions: this.partitions, ...(this.client ? { client: this.client } : {}) };
+    return { redis: this.redis, keys: this.keys, partitions: this.partitions, definitions: ACTOR_DEFINITIONS, ...(this.client ? { client: this.client } : {}) };
   }
 
   /** The configuration kinds ops can get and set. */

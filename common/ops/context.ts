@@ -1,3 +1,4 @@
+import type { ActorDefinition } from '../actor/define-actor';
 import { PropelError } from '../errors';
 import type { Keys } from '../keys';
 import type { RedisClient } from '../redis/connection';
@@ -13,6 +14,8 @@ export interface OpsContext {
   keys: Keys;
   partitions: number;
   client?: RedisStreamsClient;
+  /** The actor definitions the deployment hosts: `auditOf` asks an actor's definition to explain its state. */
+  definitions?: ReadonlyArray<ActorDefinition<any, any>>;
   /** The clock (ms); tests pass a fixed one. */
   now?: () => number;
 }

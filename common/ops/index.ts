@@ -8,6 +8,8 @@ export { drainFlag, members, status } from './status';
 export type { DrainFlag, MemberStatus, PartitionStatus, SideStreamStatus, StatusOptions, StatusTotals, SystemStatus } from './status';
 export { explain, inspect, SUCCESS_STATUSES } from './inspect';
 export type { AuditEntry, InspectOptions, Inspection, Why, WhyCode, WhyStep } from './inspect';
+export { auditOf } from './audit';
+export type { ActorAudit, AuditOptions, AuditReason } from './audit';
 export { allManual, listManual, manualReason, retryManual, retryManualMany, terminateManual } from './manual';
 export type { AskOptions, BulkOutcome, ManualItem, ManualPage, OpsTurn } from './manual';
 export { deadLetterIds, deadSources, deadStreamOf, decodeDeadLetter, listDead, parseDeadSource, purgeDead, replayDead } from './dead-letters';

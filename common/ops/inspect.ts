@@ -8,8 +8,8 @@ import { RedisActorStore } from '../runtime/actor-store';
 import type { OpsContext } from './context';
 import { fieldMap } from './streams';
 
-/** Statuses that are a success: nothing to explain. */
-export const SUCCESS_STATUSES: ReadonlySet<string> = new Set(['BOTH_REWARDED']);
+/** Statuses that are a success, nothing to explain: a referral with both sides granted, a user task rewarded. */
+export const SUCCESS_STATUSES: ReadonlySet<string> = new Set(['BOTH_REWARDED', 'REWARDED']);
 
 /** A machine-readable reason the actor's state carries (a refused step, a last error, manual intervention). */
 export interface WhyCode {
