@@ -16,7 +16,7 @@ describe('ops CLI: usage and exit codes', () => {
   it('--help lists the commands and documents the exit codes (exit 0)', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(EXIT.ok);
-    for (const c of ['status', 'inspect', 'members', 'manual', 'retry', 'dead', 'config', 'drain', 'undrain']) expect(r.out).toMatch(new RegExp(`\\n  ${c}\\b`));
+    for (const c of ['status', 'inspect', 'audit', 'members', 'manual', 'retry', 'dead', 'config', 'drain', 'undrain']) expect(r.out).toMatch(new RegExp(`\\n  ${c}\\b`));
     expect(r.out).toMatch(/Exit codes:\n  0  done\n  1  failed.*\n  2  usage error.*\n  3  refused.*\n  4  timed out/);
   });
 
@@ -25,6 +25,8 @@ describe('ops CLI: usage and exit codes', () => {
     [['inspect', 'referral'], /missing required argument 'id'/],
     [['status', '--overdue-after', 'soon'], /is not a duration/],
     [['manual', 'list', '--limit', '0'], /--limit must be an integer from 1 to 10000/],
+    [['audit', 'referral', 'x', '--limit', '0'], /--limit must be an integer from 1 to 1000\b/],
+    [['audit', 'referral'], /missing required argument 'id'/],
     [['dead', 'list', '--source', 'p9'], /a partition from 0 to 7, 'ingest' or 'notifications'/],
     [['dead', 'replay', '3'], /replay takes dead-letter ids, or --all/],
     [['dead', 'purge', '3'], /purge needs exactly one of/],

@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ErrorCode, PropelError } from '../../common';
 import * as ops from '../../common/ops';
 import type { DeadSource } from '../../common/ops';
-import { age, formatDeadList, formatDrain, formatInspection, formatManualPage, formatMembers, formatOpsTurn, formatReplay, formatStatus, parseDuration, ranges } from './format';
+import { age, formatAudit, formatDeadList, formatDrain, formatInspection, formatManualPage, formatMembers, formatOpsTurn, formatReplay, formatStatus, parseDuration, ranges } from './format';
 import { progressBar } from './progress';
 import { Session } from './session';
 
@@ -76,7 +76,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
   let code: number = EXIT.ok;
   const program = new Command('ops');
   program
-    .description('Operator commands over Propel’s Redis: status, actors, manual intervention, dead letters, configuration, drains.')
+    .description('Operator commands over Propel’s Redis: status, actors and their audit, manual intervention, dead letters, configuration, drains.')
     .option('--json', 'machine-readable output (one JSON document on stdout)')
     .option('--no-progress', 'no progress bars')
     .option('--operator <name>', 'who is acting (default: $PROPEL_OPERATOR or the login name)')
@@ -123,6 +123,18 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
         }
         const { record, ...rest } = i;
         print(cmd, { actor: i.actor, partition: i.partition, ...record, history: rest.history, audit: rest.audit, dueAt: rest.dueAt, manualSince: rest.manualSince, leaseHeld: rest.leaseHeld, why: rest.why }, () => formatInspection(i));
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('audit <type> <id>')
+    .description("an actor's audit trail: its timeline, oldest first, and unless it was rewarded the chain of reasons why not")
+    .addOption(new Option('--limit <n>', 'the newest records of the timeline').default(100).argParser(int('--limit', 1, 1000)))
+    .action(
+      act(async (type: string, id: string, opts: { limit: number }, cmd: Command) => {
+        const a = await ops.auditOf(open().ctx(), { type, id }, { limit: opts.limit });
+        print(cmd, a, () => formatAudit(a));
         return EXIT.ok;
       }),
     );

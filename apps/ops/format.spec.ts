@@ -1,7 +1,7 @@
-import type { DeadList, ManualPage, SystemStatus } from '../../common/ops';
+import type { ActorAudit, DeadList, ManualPage, SystemStatus } from '../../common/ops';
 import { decodeDeadLetter } from '../../common/ops';
 import { encodeEnvelope } from '../../common';
-import { age, clip, describeOriginal, formatDeadList, formatManualPage, formatOpsTurn, formatReplay, formatStatus, parseDuration, ranges, table, time } from './format';
+import { age, clip, describeOriginal, formatAudit, formatDeadList, formatManualPage, formatOpsTurn, formatReplay, formatStatus, parseDuration, ranges, table, time } from './format';
 
 describe('table', () => {
   it('aligns columns, numbers to the right, and shows missing values as -', () => {
@@ -155,5 +155,43 @@ describe('dead letters', () => {
       '3-0 not replayed: it holds none of the original fields',
       'replayed 1 of 3, 1 not found, 1 refused',
     ]);
+  });
+});
+
+describe('formatAudit', () => {
+  const T = 1_700_000_000_000;
+  const base: ActorAudit = {
+    actor: 'referral/a:bob',
+    ref: { type: 'referral', id: 'a:bob' },
+    partition: 3,
+    status: 'INVITEE_ONLY',
+    version: 3,
+    timeline: [
+      { at: T, actor: 'referral/a:bob', version: 1, message: 'Accept', messageId: 'm1', from: 'NEW', to: 'INIT', why: 'accepted', effects: [] },
+      { at: T + 1000, actor: 'referral/a:bob', version: 2, message: 'TaskCompleted', messageId: 'm2', from: 'INIT', to: 'INIT', rejected: { code: 'NO_RELATION', reason: 'no task runs yet' }, effects: [] },
+      { at: T + 2000, actor: 'referral/a:bob', version: 3, message: 'SharerRewardResult', messageId: 'm3', from: 'TASK_COMPLETED', to: 'INVITEE_ONLY', why: 'sharer reward refused: CAP_TOTAL', effects: [] },
+    ],
+    truncated: false,
+    scanned: 0,
+    reasons: [{ code: 'CAP_TOTAL', detail: 'sharer reward not granted: refused by the activity with CAP_TOTAL (1 attempt)' }, { code: 'MAX_RETRIES', detail: 'waiting for a person', at: T + 3000 }],
+    explained: true,
+    rewarded: false,
+  };
+
+  it('prints the timeline oldest first and the numbered chain of reasons under "Why not rewarded"', () => {
+    const text = formatAudit(base);
+    expect(text).toMatch(/^referral\/a:bob {2}partition 3 {2}version 3 {2}status INVITEE_ONLY {2}not rewarded\n/);
+    expect(text).toMatch(/timeline \(3 records, oldest first\):\n {2}TIME +V +MESSAGE +FROM → TO +WHY\n {2}2023-11-14T22:13:20Z +1 +Accept +NEW → INIT +accepted\n.* 2 +TaskCompleted +INIT → INIT +refused NO_RELATION: no task runs yet\n/);
+    expect(text).toMatch(/Why not rewarded:\n {2}1\. CAP_TOTAL {2}sharer reward not granted: .*\n {2}2\. MAX_RETRIES {2}waiting for a person {2}\(2023-11-14T22:13:23Z\)$/);
+  });
+
+  it('says when older records are left out, or no longer kept', () => {
+    expect(formatAudit({ ...base, truncated: true })).toMatch(/older records are left out: ops inspect referral a:bob --audit <n>/);
+    expect(formatAudit({ ...base, timeline: base.timeline.slice(1) })).toMatch(/the history starts at version 2: older records are no longer kept/);
+  });
+
+  it('a rewarded actor has no "why not" section; an unexplained one says so', () => {
+    expect(formatAudit({ ...base, status: 'BOTH_REWARDED', reasons: [], rewarded: true })).toMatch(/rewarded\n[\s\S]*Rewarded: nothing is missing\.$/);
+    expect(formatAudit({ ...base, reasons: [], explained: false })).toMatch(/Why not rewarded:\n {2}no explanation: ops knows no referral definition with explain/);
   });
 });

@@ -1,4 +1,4 @@
-import type { DeadLetter, DeadList, DrainResult, Inspection, ManualPage, MemberStatus, OpsTurn, ReplayResult, SystemStatus } from '../../common/ops';
+import type { ActorAudit, DeadLetter, DeadList, DrainResult, Inspection, ManualPage, MemberStatus, OpsTurn, ReplayResult, SystemStatus } from '../../common/ops';
 
 /**
  * Human output of the ops CLI: aligned tables and short lines, pure (strings in, strings out), so it is unit
@@ -146,6 +146,37 @@ export function formatInspection(i: Inspection): string {
     );
   }
   return out.join('\n');
+}
+
+/** `audit`: the actor's timeline as a table, oldest first, then "Why not rewarded" with its chain of reasons. */
+export function formatAudit(a: ActorAudit): string {
+  const out: string[] = [];
+  out.push(`${a.actor}  partition ${a.partition}  version ${a.version}  status ${a.status}  ${a.rewarded ? 'rewarded' : 'not rewarded'}`);
+  out.push('', `timeline (${a.timeline.length} record${a.timeline.length === 1 ? '' : 's'}, oldest first):`);
+  const first = a.timeline[0];
+  if (a.truncated) out.push(`  (older records are left out: ops inspect ${a.ref.type} ${a.ref.id} --audit <n> reads them from the audit stream)`);
+  else if (first && first.version > 1) out.push(`  (the history starts at version ${first.version}: older records are no longer kept)`);
+  if (a.timeline.length) {
+    const rows = a.timeline.map((h) => [time(h.at), h.version, h.message, `${h.from} → ${h.to}`, h.rejected ? `refused ${h.rejected.code}: ${h.rejected.reason}` : (h.why ?? '')]);
+    out.push(indent(table(['TIME', 'V', 'MESSAGE', 'FROM → TO', 'WHY'], rows)));
+  }
+  if (a.rewarded) {
+    out.push('', 'Rewarded: nothing is missing.');
+    return out.join('\n');
+  }
+  out.push('', 'Why not rewarded:');
+  if (a.reasons.length === 0) {
+    out.push(a.explained ? `  nothing is missing, but ${a.status} is not a rewarded status` : `  no explanation: ops knows no ${a.ref.type} definition with explain (see the timeline)`);
+  }
+  a.reasons.forEach((r, n) => out.push(`  ${n + 1}. ${r.code}  ${r.detail}${r.at !== undefined ? `  (${time(r.at)})` : ''}`));
+  return out.join('\n');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
 }
 
 export function formatManualPage(page: ManualPage, now: number): string {
