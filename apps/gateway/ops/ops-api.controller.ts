@@ -2,8 +2,9 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UseGu
 import { ApiBearerAuth, ApiBody, ApiCookieAuth, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { PropelError } from '../../../common';
-import { inspect, listDead, listManual, OPS_ERRORS, retryManual, status as readStatus, terminateManual } from '../../../common/ops';
-import type { Inspection, ManualPage, OpsContext, OpsTurn, SystemStatus } from '../../../common/ops';
+import { auditOf, inspect, listDead, listManual, OPS_ERRORS, retryManual, status as readStatus, terminateManual } from '../../../common/ops';
+import type { ActorAudit, Inspection, ManualPage, OpsContext, OpsTurn, SystemStatus } from '../../../common/ops';
+import { ACTOR_DEFINITIONS } from '../../../actors/definitions';
 import { GatewayContext } from '../gateway.context';
 import { GatewayError } from '../gateway.errors';
 import { jsonSchemaOf, parseBody, parseParam } from '../gateway.validation';
@@ -63,8 +64,8 @@ const TYPE_PARAM = { name: 'type', description: 'actor type, e.g. referral' };
 const ID_PARAM = { name: 'id', description: 'actor id, e.g. summer-invite:bob' };
 
 /**
- * The dashboard's JSON API: the sampled status and time series, the actor inspector, the manual-intervention
- * queue with retry and terminate, and dead letters. Behind the admin token or a dashboard session.
+ * The dashboard's JSON API: the sampled status and time series, the actor inspector and audit trail, the
+ * manual-intervention queue with retry and terminate, and dead letters. Behind the admin token or a dashboard session.
  */
 @ApiTags('ops')
 @ApiBearerAuth()
@@ -80,7 +81,7 @@ export class OpsApiController {
   ) {}
 
   private get ops(): OpsContext {
-    return { redis: this.ctx.redis, keys: this.ctx.keys, partitions: this.ctx.config.runtime.partitions, client: this.ctx.client };
+    return { redis: this.ctx.redis, keys: this.ctx.keys, partitions: this.ctx.config.runtime.partitions, client: this.ctx.client, definitions: ACTOR_DEFINITIONS };
   }
 
   /** Who is logged in. */
@@ -130,6 +131,24 @@ export class OpsApiController {
       throw new GatewayError(404, 'NOT_FOUND', `no actor ${type}/${id} (namespace ${this.ctx.keys.ns}, ${this.ctx.config.runtime.partitions} partitions)`);
     }
     return found;
+  }
+
+  /**
+   * An actor's audit trail, as `ops audit` prints it: status, its timeline oldest first (`truncated` when older
+   * records are left out) and, unless it was rewarded, the chain of reasons why not. For support staff answering
+   * "why was I not rewarded?".
+   */
+  @Get('audit/:type/:id')
+  @ApiOperation({ summary: "An actor's audit: timeline and the reasons it was not rewarded" })
+  @ApiParam(TYPE_PARAM)
+  @ApiParam(ID_PARAM)
+  @ApiQuery({ name: 'limit', required: false, description: 'the newest records of the timeline, 1 to 1000 (default 100)' })
+  @ApiResponse({ status: 200, description: '{ actor, status, version, timeline, truncated, reasons, rewarded, ... }' })
+  @ApiResponse({ status: 404, description: 'no such actor' })
+  audit(@Param('type') rawType: string, @Param('id') rawId: string, @Query('limit') rawLimit?: string): Promise<ActorAudit> {
+    const ref = { type: parseParam(rawType, 'type'), id: parseParam(rawId, 'id') };
+    const limit = positiveInt(rawLimit, 'limit', 1000, 100);
+    return opsCall(() => auditOf(this.ops, ref, { limit }));
   }
 
   /** Actors in manual intervention, oldest first, with reason, detail and stage. */
