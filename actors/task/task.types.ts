@@ -60,6 +60,11 @@ export interface ClaimMessage {
   periodEnd?: number;
   /** Absolute last instant an event counts (inclusive); overrides `terms.withinMs` (a referral's 72 h). */
   deadline?: number;
+  /**
+   * The Deadline timer fires this long after the deadline (default 0), so an event that occurred in time but
+   * arrives late still counts; whether an event counts is decided by its occurrence time either way.
+   */
+  graceMs?: number;
   /** Report completion to this actor with a TaskCompleted message. */
   origin?: TaskOrigin;
 }
@@ -174,6 +179,24 @@ export interface TaskManual {
   since: number;
 }
 
+/** Who ended a task, when and why. */
+export interface TaskTermination {
+  by: 'merchant' | 'ops';
+  operator: string;
+  reason?: string;
+  at: number;
+  /** Set when the task was waiting in manual intervention: it is closed as it stands, with no further replay. */
+  manual?: TaskManual;
+}
+
+/** The task's entry in the user's subscription index: the call in flight and failures since the last success. */
+export interface SubscriptionCalls {
+  inFlight?: 'subscribe' | 'unsubscribe';
+  /** Failed calls since the last success; the retry round re-drives them up to `reward.maxRetries` times. */
+  failures: number;
+  lastError?: string;
+}
+
 /** Everything a claimed task carries in every later state. */
 export interface TaskCore {
   taskId: string;
@@ -183,6 +206,8 @@ export interface TaskCore {
   claimedAt: number;
   /** Last instant (inclusive) an event counts, or null. */
   deadline: number | null;
+  /** The Deadline timer fires at deadline + graceMs + 1 (see ClaimMessage.graceMs). */
+  graceMs?: number;
   periodStart?: number;
   periodEnd?: number;
   origin?: TaskOrigin;
@@ -197,11 +222,15 @@ export interface TaskCore {
   retryCount: number;
   /** Scheduled replays used. */
   replays: number;
+  /** When the pending replay fires, if one is pending. */
+  replayAt?: number;
   /** When the pending retry round fires, or null. */
   scheduleTime: number | null;
+  /** The subscribe call succeeded and no unsubscribe has since. */
   subscribed: boolean;
-  terminated?: { by: 'merchant' | 'ops'; operator: string; reason?: string; at: number };
-  /** Set when the task left IN_PROGRESS or COMPLETED for good. */
+  subscription?: SubscriptionCalls;
+  terminated?: TaskTermination;
+  /** When counting ended without completion (the deadline passed, or the task was terminated), or the task was REWARDED. */
   finishedAt?: number;
 }
 
@@ -215,6 +244,8 @@ export interface NewTaskState {
   status: 'NEW';
   taskId: string;
   early: ProgressMessage[];
+  /** Terminated before any claim: later claims and progress are refused (the actor's status shows TERMINATED). */
+  terminated?: TaskTermination;
 }
 export interface ActiveTaskState extends TaskCore {
   /**
