@@ -29,6 +29,13 @@ describe('compileConfig', () => {
     expect(c.runtime.partitions).toBe(32);
   });
 
+  it('reads the audit retention in hours (fractions allowed, 0 = off; a week by default) and refuses a negative one', () => {
+    expect(compileConfig().runtime.auditRetentionHours).toBe(168);
+    expect(compileConfig(optionsFromEnv({ PROPEL_AUDIT_RETENTION_HOURS: '0.5' })).runtime.auditRetentionHours).toBe(0.5);
+    expect(compileConfig(optionsFromEnv({ PROPEL_AUDIT_RETENTION_HOURS: '0' })).runtime.auditRetentionHours).toBe(0);
+    expect(() => compileConfig(optionsFromEnv({ PROPEL_AUDIT_RETENTION_HOURS: '-1' }))).toThrow(/runtime\.auditRetentionHours/);
+  });
+
   it('refuses a non-numeric number setting with the variable named', () => {
     expect(() => optionsFromEnv({ PROPEL_PARTITIONS: 'many' })).toThrow(/PROPEL_PARTITIONS/);
   });

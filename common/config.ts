@@ -35,6 +35,9 @@ const runtimeSchema = z.object({
   maxConcurrentCalls: z.number().int().min(1).default(DEFAULTS.maxConcurrentCalls),
   maxQueuedCalls: z.number().int().min(1).default(DEFAULTS.maxQueuedCalls),
   auditMaxLen: z.number().int().min(1).default(DEFAULTS.auditMaxLen),
+  /** Time-based audit retention (hours, fractions allowed); 0 turns it off and leaves only auditMaxLen. */
+  auditRetentionHours: z.number().min(0).default(DEFAULTS.auditRetentionHours),
+  auditTrimEveryMs: z.number().int().min(10).default(DEFAULTS.auditTrimEveryMs),
   deadMaxLen: z.number().int().min(1).default(DEFAULTS.deadMaxLen),
   historyLimit: z.number().int().min(0).default(DEFAULTS.historyLimit),
   seenLimit: z.number().int().min(1).default(DEFAULTS.seenLimit),
@@ -117,6 +120,7 @@ const ENV_NUMBERS: Array<[string, keyof RuntimeConfig]> = [
   ['PROPEL_MAX_CONCURRENT_CALLS', 'maxConcurrentCalls'],
   ['PROPEL_MAX_QUEUED_CALLS', 'maxQueuedCalls'],
   ['PROPEL_STATE_CACHE_SIZE', 'stateCacheSize'],
+  ['PROPEL_AUDIT_RETENTION_HOURS', 'auditRetentionHours'],
 ];
 
 const SWEEP_ENV_NUMBERS: Array<[string, keyof SweepConfig]> = [

@@ -35,6 +35,10 @@ export const DEFAULTS = {
   auditMaxLen: 100_000,
   deadMaxLen: 100_000,
   outboxMaxLen: 100_000,
+  /** Audit records older than this (hours) are trimmed from the audit streams by their partition's owner; 0 keeps them. */
+  auditRetentionHours: 168,
+  /** How often an owner trims its partitions' audit streams to the retention. */
+  auditTrimEveryMs: 60_000,
   /** Bounded per-actor memory: history entries and remembered message ids (dedup window). */
   historyLimit: 50,
   seenLimit: 32,

@@ -5,12 +5,14 @@ import { Keys } from '../keys';
 import type { RedisClient } from '../redis/connection';
 import { scripts } from '../redis/scripts';
 import { NOOP_METRICS, RuntimeMetrics } from '../observability/runtime-metrics';
+import { trimAuditStreams } from './audit-retention';
 
 
 /**
  * Per owned partition, every tick: fire due timers into the inbox (the due index is the durable timer
  * store) and relay the outbox to other partitions' inboxes and named streams. The relay is at-least-once;
- * receivers drop duplicates by envelope id.
+ * receivers drop duplicates by envelope id. Every `auditTrimEveryMs`, off the tick's path, it also trims the
+ * owned partitions' audit streams to the audit retention.
  */
 export class PartitionTicker {
   private readonly logger = new Logger('PartitionTicker');
@@ -19,6 +21,8 @@ export class PartitionTicker {
   private readonly again = new Set<number>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private lastAuditTrim = 0;
+  private auditTrim?: Promise<void>;
 
   constructor(
     private readonly redis: RedisClient,
@@ -54,7 +58,7 @@ export class PartitionTicker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await Promise.allSettled([...this.relaying.values()]);
+    await Promise.allSettled([...this.relaying.values(), this.auditTrim]);
   }
 
   /** Relays a partition's outbox now (a commit just wrote to it) instead of on the next tick. */
@@ -84,6 +88,22 @@ export class PartitionTicker {
     const total = fired.reduce((sum, n) => sum + Number(n), 0);
     if (total > 0) this.metrics.timersFired(total);
     for (const p of owned) this.kick(p);
+    this.trimAudit(owned, now);
+  }
+
+  /** Starts a trim of the owned partitions' audit streams when one is due; a slow trim never delays timers. */
+  private trimAudit(owned: number[], now: number): void {
+    const retentionMs = this.config.auditRetentionHours * 3_600_000;
+    if (!(retentionMs > 0) || this.auditTrim || now - this.lastAuditTrim < this.config.auditTrimEveryMs) return;
+    this.lastAuditTrim = now;
+    this.auditTrim = trimAuditStreams(this.redis, this.keys, owned, retentionMs, now)
+      .then((removed) => {
+        if (removed > 0) this.logger.debug(`trimmed ${removed} audit records older than ${this.config.auditRetentionHours} h`);
+      })
+      .catch((err) => this.logger.warn(`audit retention trim failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.auditTrim = undefined;
+      });
   }
 
   /** Reads the outbox (from '0': our own unacknowledged history first, after a take-over) and forwards it. */
