@@ -1,3 +1,5 @@
+import { Keys } from '../../../../common/keys';
+
 /**
  * Every Redis key of the task center's worker-side components is built here. A user's subscription index and
  * reward balances share the user's hash tag `{<ns>:tu:<userId>}`, so one script grants a step and records its
@@ -43,6 +45,22 @@ export class TaskKeys {
   }
   couponIssued(merchantId: string, template: string): string {
     return `${this.couponTag(merchantId, template)}:issued`;
+  }
+  /** A coupon step's reservation in the template's slot (the issued code): the counter counts each step once. */
+  couponReservation(merchantId: string, template: string, stepKey: string): string {
+    return `${this.couponTag(merchantId, template)}:resv:${stepKey}`;
+  }
+  /** A webhook step's short lock (token, PX): concurrent runs of one step POST once; the others wait for its result. */
+  webhookLock(userId: string, stepKey: string): string {
+    return `${this.userTag(userId)}:hook:${stepKey}`;
+  }
+  /** The notifications stream the notifier reads (`{<ns>:out:notifications}:stream`, from the runtime's Keys). */
+  notifications(): string {
+    return new Keys(this.ns).named('notifications');
+  }
+  /** A notify step's mark in the notifications stream's slot (the entry id): the step appends its entry once. */
+  notificationMark(stepKey: string): string {
+    return this.notifications().replace(/:stream$/, `:task:${stepKey}`);
   }
   /** Users enrolled in a task definition (set of task actor ids), so ending the definition reaches each task. */
   enrolled(taskDefId: string): string {
