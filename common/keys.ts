@@ -103,4 +103,28 @@ export class Keys {
   idempotencyConfig(): string {
     return `{${this.ns}:idem}:config`;
   }
+
+  /**
+   * Configuration center: every key shares the hash tag `{<ns>:cfg}`, so one script writes an item, its
+   * history, the global version and the change stream atomically in one Redis Cluster slot.
+   */
+  configTag(): string {
+    return `{${this.ns}:cfg}`;
+  }
+  /** Configuration center: the current items of a kind, a hash of id → JSON item (the per-kind index; no SCAN). */
+  configItems(kind: string): string {
+    return `${this.configTag()}:items:${kind}`;
+  }
+  /** Configuration center: an item's bounded history, a ZSET of JSON items scored by version (kept after removal). */
+  configHistory(kind: string, id: string): string {
+    return `${this.configTag()}:hist:${kind}:${id}`;
+  }
+  /** Configuration center: the global version, incremented by every write of any item. */
+  configVersion(): string {
+    return `${this.configTag()}:version`;
+  }
+  /** Configuration center: the change stream (kind, id, version, global, at, by), trimmed MAXLEN ~ by its writer. */
+  configChanges(): string {
+    return `${this.configTag()}:changes`;
+  }
 }

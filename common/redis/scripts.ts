@@ -12,6 +12,8 @@ export enum ScriptCode {
   DueMoved = -3,
   /** redriveActor: the sweeper no longer holds the actor lease. */
   ActorLeaseLost = -4,
+  /** putConfig / removeConfig: the item is not at the version the writer expected (optimistic concurrency). */
+  VersionConflict = -5,
 }
 
 interface ScriptDef {
@@ -37,6 +39,8 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'beginIdempotent', file: 'beginIdempotent-1.lua', keys: 1 },
   { name: 'completeIdempotent', file: 'completeIdempotent-1.lua', keys: 1 },
   { name: 'abandonIdempotent', file: 'abandonIdempotent-1.lua', keys: 1 },
+  { name: 'putConfig', file: 'putConfig-4.lua', keys: 4 },
+  { name: 'removeConfig', file: 'removeConfig-3.lua', keys: 3 },
 ];
 
 const LUA_DIR = join(__dirname, '..', 'lua');
@@ -95,6 +99,10 @@ export interface ScriptCommands {
   beginIdempotent(record: string, fingerprint: string, ttlMs: number): Promise<[number, string?, string?]>;
   completeIdempotent(record: string, fingerprint: string, result: string, ttlMs: number): Promise<number>;
   abandonIdempotent(record: string, fingerprint: string): Promise<number>;
+  /** {version, global, updatedAt} stored, or {-5, current} VERSION_CONFLICT; see putConfig-4.lua. */
+  putConfig(items: string, history: string, version: string, changes: string, kind: string, id: string, body: string, expect: string, historyKept: number, changesKept: number, by: string): Promise<[number, number, number?]>;
+  /** {removedVersion, global}, {0, 0} no such item, or {-5, current} VERSION_CONFLICT; see removeConfig-3.lua. */
+  removeConfig(items: string, version: string, changes: string, kind: string, id: string, expect: string, changesKept: number, by: string): Promise<[number, number]>;
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();
