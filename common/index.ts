@@ -27,3 +27,4 @@ export type { RuntimeMetrics, WorkerStatus } from './observability/runtime-metri
 export { StreamContext } from './transport/stream-context';
 export type { StreamEntry } from './transport/stream-context';
 export * from './actor';
+export * from './config-center';

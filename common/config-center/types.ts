@@ -11,6 +11,11 @@ export interface ConfigKindSpec<T = unknown> {
   readonly kind: string;
   readonly description: string;
   readonly schema: z.ZodType<T, any, any>;
+  /**
+   * A field of the value that names the item (e.g. a task definition's `id`): filled in with the item's id when
+   * the value leaves it out, and a write whose value names another id is refused (INVALID_CONFIG).
+   */
+  readonly idField?: string;
 }
 
 /** One stored version of an item. `version` starts at 1 and goes up by one on every write of the item. */
