@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { compileConfig, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisClient, RedisStreamsServer } from '../../common';
+import { compileConfig, ConfigCache, ConfigStore, createRedis, exitOnSignal, ingestRouteSchema, optionsFromEnv, RedisClient, RedisStreamsServer } from '../../common';
 import { METRICS_PORTS, PropelMetrics, startObservability, workerProbe } from '../../common/observability';
-import { counterActor, referralActor } from '../../actors';
+import { counterActor, referralActor, taskActor } from '../../actors';
 import { ActivityComponent, ActivityFaults, ActivityKeys, components } from './components/activity';
+import { flowSourceFrom, SubscriptionIndex, TASK_CONFIG_KINDS, taskComponents, TaskKeys } from './components/task';
+import { taskReceiptResolver } from './receipts';
 import { WorkerModule } from './worker.module';
 
 /** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */
@@ -42,14 +44,29 @@ async function bootstrap(): Promise<void> {
   const faults = activityFaults();
   const activity = new ActivityComponent(createRedis(config.redis, 'propel-activity'), new ActivityKeys(config.runtime.namespace), faults ? { faults } : {});
   const metrics = new PropelMetrics({ app: 'worker' });
-  const strategy = new RedisStreamsServer({ config, actors: [counterActor, referralActor], components: components(activity), ingest: ingestRoutes(), metrics });
+  // The task center: definitions and flows cached from the configuration center (a change reaches this worker
+  // within a second, no restart), its components on a connection of their own, receipts routed from the ingest stream.
+  const ns = config.runtime.namespace;
+  const taskRedis = createRedis(config.redis, 'propel-tasks');
+  const configStore = new ConfigStore(taskRedis, ns, TASK_CONFIG_KINDS);
+  const configCache = new ConfigCache(taskRedis, ns, TASK_CONFIG_KINDS);
+  await configCache.start();
+  const taskKeys = new TaskKeys(ns);
+  const strategy = new RedisStreamsServer({
+    config,
+    actors: [counterActor, referralActor, taskActor],
+    components: { ...components(activity), ...taskComponents({ redis: taskRedis, keys: taskKeys, flows: flowSourceFrom(configCache, configStore) }) },
+    ingest: ingestRoutes(),
+    ingestResolver: taskReceiptResolver({ config: configCache, reader: configStore, subscriptions: new SubscriptionIndex(taskRedis, taskKeys) }),
+    metrics,
+  });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });
   // /metrics and /health on PROPEL_METRICS_PORT (0: off); started first, so a port in use stops the start before
   // any partition is taken. Until the transport has connected, /health answers 503 (not ready yet).
   const observability = await startObservability({ app: 'worker', defaultPort: METRICS_PORTS.worker, metrics, redis: () => strategy.unwrap<RedisClient | undefined>(), probes: [workerProbe(strategy)] });
   await app.listen();
   // Graceful shutdown: stop reading, drain in-flight turns, hand partitions back, then exit 0.
-  exitOnSignal('Worker', () => app.close().finally(() => observability.close()));
+  exitOnSignal('Worker', () => app.close().finally(() => Promise.all([observability.close(), configCache.stop()])));
   // A line supervisors and tests wait for.
   Logger.log(`ready ${strategy.workerId}`, 'Worker');
 }

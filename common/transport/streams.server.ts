@@ -10,7 +10,7 @@ import type { ActorDelivery } from '../actor/turn';
 import { createRedis, RedisClient } from '../redis/connection';
 import { ACTOR_PREFIX, ActorHost, Component } from '../runtime/actor-host';
 import { RedisActorStore } from '../runtime/actor-store';
-import { IngestRoute, IngestRouter } from '../runtime/ingest-router';
+import { IngestResolver, IngestRoute, IngestRouter } from '../runtime/ingest-router';
 import { defaultWorkerId, Membership } from '../runtime/membership';
 import { PartitionManager } from '../runtime/partition-manager';
 import { PartitionTicker } from '../runtime/partition-ticker';
@@ -28,6 +28,8 @@ export interface RedisStreamsServerOptions {
   components?: Record<string, Component>;
   /** Routing rules for the ingest stream; `false` runs no ingest router in this process. */
   ingest?: IngestRoute[] | false;
+  /** Resolves ingest events no route names (the task center's completion receipts) to their actors. */
+  ingestResolver?: IngestResolver;
   /** Where the runtime reports its metrics (a PropelMetrics); nothing is measured without one. */
   metrics?: RuntimeMetrics;
 }
@@ -113,7 +115,7 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
     ticker.start();
     await this.partitions.start();
     if (this.options.ingest !== false) {
-      this.ingest = new IngestRouter(redis, this.keys, rt, this.workerId, this.options.ingest ?? [], this.metrics);
+      this.ingest = new IngestRouter(redis, this.keys, rt, this.workerId, this.options.ingest ?? [], this.metrics, this.options.ingestResolver);
       await this.ingest.start();
     }
     this.started = true;

@@ -24,3 +24,4 @@ export { TaskKeys } from './task.keys';
 export { LEDGER_READ_DEFAULT, LEDGER_READ_MAX, TaskRewards } from './task.rewards';
 export type { TaskBalances, TaskLedgerEntry } from './task.rewards';
 export { taskScriptVersions } from './task.scripts';
+export { TASK_CONFIG_KINDS, TASK_DEFINITION_KIND } from './task.config';
