@@ -7,6 +7,7 @@ import {
   failureKind,
   grantIdOf,
   planRetry,
+  presetTaskClaim,
   redriveSides,
   ReferralEffect,
   reject,
@@ -79,6 +80,7 @@ function onAccept(state: ReferralState, m: AcceptMessage, now: number): D {
     ...(m.sharerDevice !== undefined ? { sharerDevice: m.sharerDevice } : {}),
     ...(m.sharerIp !== undefined ? { sharerIp: m.sharerIp } : {}),
     settings: resolveSettings(m.settings),
+    ...(m.presetTask !== undefined ? { presetTask: m.presetTask } : {}),
     acceptedAt: now,
     relation: { outcome: 'PENDING', attempts: 0, inFlight: false },
     retryCount: 0,
@@ -114,8 +116,10 @@ function onRelationResult(state: ReferralState, reply: RelationResultMessage, no
       ...cancelRetry(state),
       { type: 'timer', key: REFERRAL_TIMERS.deadline, at: taskDeadline + state.settings.completionGraceMs, message: { type: 'TaskDeadline' } },
       taskAssignedNotice(next, taskDeadline),
+      ...presetTaskClaim(next, taskDeadline, now),
     ];
-    return { state: next, effects, why: `relation recorded; the task counts if it occurs by ${taskDeadline} (inclusive)` };
+    const task = next.presetTask ? `; preset task ${next.presetTask.taskDefId} claimed for the invitee` : '';
+    return { state: next, effects, why: `relation recorded; the task counts if it occurs by ${taskDeadline} (inclusive)${task}` };
   }
   const { code, message } = reply.error;
   const kind = failureKind(reply);

@@ -1,5 +1,6 @@
 import type { CallReply } from '../../common/actor';
 import { assertValidId } from '../../common/ids';
+import { parseTaskTerms } from '../task/task.parse';
 import { DEFAULT_REFERRAL_SETTINGS, ReferralMessage, ReferralSettings } from './referral.types';
 
 type Raw = Record<string, unknown>;
@@ -95,6 +96,7 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
       const sharerDevice = optionalId(m, 'sharerDevice', 'Accept');
       const sharerIp = optionalId(m, 'sharerIp', 'Accept');
       const settings = parseSettings(m.settings);
+      const presetTask = m.presetTask === undefined ? undefined : parseTaskTerms(m.presetTask);
       return {
         type: 'Accept',
         activityId: id(m, 'activityId', 'Accept'),
@@ -105,6 +107,7 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
         ...(sharerDevice !== undefined ? { sharerDevice } : {}),
         ...(sharerIp !== undefined ? { sharerIp } : {}),
         ...(settings !== undefined ? { settings } : {}),
+        ...(presetTask !== undefined ? { presetTask } : {}),
       };
     }
     case 'TaskCompleted': {

@@ -1,5 +1,7 @@
 import type { CallReply, Effect, Rejection } from '../../common/actor';
 import { ErrorCode } from '../../common/errors';
+import { messageHash } from '../../common/actor/turn';
+import { ClaimMessage, TASK_ACTOR, taskActorId } from '../task/task.types';
 import {
   ApplicationCore,
   ManualIntervention,
@@ -87,6 +89,34 @@ export function rewardCall(app: ApplicationCore & { completedAt: number }, side:
       ...(side === 'invitee' ? devices(app) : {}),
     },
   };
+}
+
+/**
+ * The period of an application's preset task: one user task per application. Application ids hold ':', which a
+ * task id's period may not, so the period is a 53-bit hash of the id (the invitee and task are in the task id).
+ */
+export function presetTaskPeriod(applicationId: string): string {
+  return `ref-${messageHash(applicationId).toString(36)}`;
+}
+
+/**
+ * Claims the activity's preset task for the invitee as a user task (the task center's `task` actor), with the
+ * application's deadline; the task reports its completion back with TaskCompleted. None without a preset task.
+ */
+export function presetTaskClaim(app: ApplicationCore, taskDeadline: number, now: number): ReferralEffect[] {
+  if (!app.presetTask) return [];
+  const period = presetTaskPeriod(app.applicationId);
+  const claim: ClaimMessage = {
+    type: 'Claim',
+    userId: app.inviteeId,
+    period,
+    terms: app.presetTask,
+    claimedAt: now,
+    deadline: taskDeadline,
+    graceMs: app.settings.completionGraceMs,
+    origin: { type: 'referral', id: app.applicationId },
+  };
+  return [{ type: 'send', to: { type: TASK_ACTOR, id: taskActorId(app.inviteeId, app.presetTask.taskDefId, period) }, message: claim }];
 }
 
 /** Tells the invitee the task and its deadline. `notificationId` lets the notifier drop repeats. */

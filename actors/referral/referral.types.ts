@@ -1,4 +1,5 @@
 import type { CallReply } from '../../common/actor';
+import type { TaskTerms } from '../task/task.definition';
 
 /**
  * The activity settings an application is accepted under. They are frozen into the application's state, so
@@ -77,6 +78,12 @@ export interface ApplicationCore {
   sharerDevice?: string;
   sharerIp?: string;
   settings: ReferralSettings;
+  /**
+   * The preset task the invitee must complete, frozen from its definition at accept time: on RELATION_ESTABLISHED
+   * the application claims it as a user task for the invitee (with the application's deadline), and the task's
+   * completion comes back as TaskCompleted. Without it, the upstream reports TaskCompleted itself.
+   */
+  presetTask?: TaskTerms;
   acceptedAt: number;
   relation: RelationStep;
   /** Retry rounds used in the current step (relation, then rewards); reset when the step changes or ops retry. */
@@ -213,6 +220,8 @@ export interface AcceptMessage {
   sharerDevice?: string;
   sharerIp?: string;
   settings?: Partial<ReferralSettings>;
+  /** The activity's preset task (a task definition's terms); see ApplicationCore.presetTask. */
+  presetTask?: TaskTerms;
 }
 /** The invitee completed the task at `occurredAt`; `eventId` defaults to the delivery's message id. */
 export interface TaskCompletedMessage {

@@ -96,6 +96,10 @@ function stages(raw: unknown): TaskTerms['stages'] {
 }
 
 /** The terms a claim freezes: the shape `termsOf` builds, checked field by field (unknown fields are dropped). */
+export function parseTaskTerms(raw: unknown): TaskTerms {
+  return terms(raw);
+}
+
 function terms(raw: unknown): TaskTerms {
   const t = object(raw, 'Claim.terms');
   if (typeof t.type !== 'string' || !TASK_TYPES.has(t.type)) throw new TypeError(`terms.type must be one of ${[...TASK_TYPES].join(', ')}`);
