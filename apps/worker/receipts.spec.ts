@@ -34,15 +34,17 @@ describe('taskReceiptResolver (the ingest path of completion receipts)', () => {
   const firstOrder = def({ id: 'first', type: 'one-shot', enrolment: 'auto' }, 3);
   const entry = { event: 'order.paid', userId: 'alice', eventId: 'o-1', occurredAt: String(T0) };
 
-  it('sends the receipt to every subscribed task and enrols auto tasks, each under event:<eventId>', async () => {
+  it('sends the receipt to every subscribed task and enrols auto tasks, each under event:<eventId>; enrolled tasks join the user set', async () => {
     const lookup = jest.fn(async () => ['alice:buy3:once']);
-    const resolve = taskReceiptResolver({ config: view([buy3, firstOrder]), subscriptions: { lookup } });
+    const add = jest.fn(async () => undefined);
+    const resolve = taskReceiptResolver({ config: view([buy3, firstOrder]), subscriptions: { lookup }, userTasks: { add } });
     const out = await resolve('1-0', entry, {});
     expect(lookup).toHaveBeenCalledWith('alice', 'order.paid', T0);
     expect(out).toEqual([
       { actor: 'task', id: 'alice:buy3:once', messageId: 'event:o-1', message: { type: 'Progress', eventId: 'o-1', event: 'order.paid', occurredAt: T0, amount: 1 } },
       { actor: 'task', id: 'alice:first:once', messageId: 'event:o-1', message: expect.objectContaining({ type: 'Progress', amount: 1, enrol: expect.objectContaining({ userId: 'alice', period: 'once', claimedAt: T0 }) }) },
     ]);
+    expect(add).toHaveBeenCalledWith('alice', ['alice:first:once']);
   });
 
   it('null for an event no definition listens for (UNROUTABLE, as before), without reading the index', async () => {

@@ -6,9 +6,9 @@ import type { TaskDefinition } from '../../actors/task/task.definition';
 import { parseReceipt, Receipt, routeReceipt, SkippedTask } from '../../actors/task/task.routing';
 import type { ReceiptTarget } from '../../actors/task/task.routing';
 import { TASK_ACTOR } from '../../actors/task/task.types';
-
-/** The configuration kind task definitions are stored under in the configuration center. */
-export const TASK_DEFINITION_KIND = 'task';
+import type { RedisClient } from '../../common/redis/client';
+import type { TaskKeys } from './components/task/task.keys';
+import { TASK_DEFINITION_KIND } from './components/task/task.config';
 
 /** Code of the dead letter of a receipt that every task it would count for had to skip (see `skipped`). */
 export const RECEIPT_NOT_COUNTED = 'RECEIPT_NOT_COUNTED';
@@ -18,12 +18,28 @@ export interface SubscriptionLookup {
   lookup(userId: string, event: string, occurredAt: number): Promise<string[]>;
 }
 
+/** The user's task set (TaskKeys.userTasks), which lists a user's tasks: auto-enrolled tasks are added when first routed. */
+export interface UserTaskSet {
+  add(userId: string, taskIds: string[]): Promise<void>;
+}
+
+/** The user's task set in Redis (SADD: adding a task twice is harmless). */
+export function redisUserTaskSet(redis: RedisClient, keys: TaskKeys): UserTaskSet {
+  return {
+    async add(userId, taskIds) {
+      if (taskIds.length > 0) await redis.sadd(keys.userTasks(userId), ...taskIds);
+    },
+  };
+}
+
 export interface TaskReceiptDeps {
   /** The process's cached configuration (task definitions of kind 'task'). */
   config: ConfigView;
   /** Reads Redis for a subscribed task's definition the cache does not hold yet (just written elsewhere). */
   reader?: Pick<ConfigReader, 'get'>;
   subscriptions: SubscriptionLookup;
+  /** Where auto-enrolled tasks are recorded for listing (GET /users/:userId/tasks); without it they are not listed. */
+  userTasks?: UserTaskSet;
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -41,8 +57,8 @@ export function eventIsListened(view: ConfigView, event: string): boolean {
 
 /**
  * Routes a validated receipt: looks the user's subscriptions up, adds the definitions of subscribed tasks the
- * cache does not hold yet (read from Redis), and runs routeReceipt. Shared by the ingest resolver and the
- * gateway's synchronous POST /receipts.
+ * cache does not hold yet (read from Redis), runs routeReceipt, and records the tasks it enrols in the user's
+ * task set before any message is sent. Shared by the ingest resolver and the gateway's synchronous POST /receipts.
  */
 export async function routeTaskReceipt(receipt: Receipt, deps: Omit<TaskReceiptDeps, 'logger'>): Promise<RoutedReceipt> {
   const taskIds = await deps.subscriptions.lookup(receipt.userId, receipt.event, receipt.occurredAt);
@@ -54,7 +70,10 @@ export async function routeTaskReceipt(receipt: Receipt, deps: Omit<TaskReceiptD
     const found = await Promise.all(missing.map((id) => deps.reader!.get<TaskDefinition>(TASK_DEFINITION_KIND, id)));
     for (const item of found) if (item) definitions.push(item);
   }
-  return { receipt, ...routeReceipt(receipt, { definitions, subscribed }) };
+  const routed = routeReceipt(receipt, { definitions, subscribed });
+  const enrolled = routed.targets.filter((t) => t.message.enrol !== undefined).map((t) => t.taskId);
+  if (enrolled.length > 0) await deps.userTasks?.add(receipt.userId, enrolled);
+  return { receipt, ...routed };
 }
 
 /** The messages of a routed receipt, as the ingest router writes them: message id `event:<eventId>` for each target. */
