@@ -11,6 +11,7 @@ import { bodyErrorMiddleware, GatewayExceptionFilter } from './gateway.errors';
 import { OPS_COOKIE, OpsDashboardModule, OpsDashboardOptions } from './ops';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, RATE_LIMIT_WINDOW_MS, RedisThrottlerStorage } from './rate-limit';
 import { SharesController } from './shares.controller';
+import { TasksModule, TasksModuleOptions } from './tasks';
 
 /** Bodies above this are answered 413 before any handler runs. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -35,7 +36,7 @@ export class GatewayModule {
    * Binds the context the controllers and the admin guard are given, and /metrics and /health
    * (200 `{ status: 'ok', redis: 'up', ... }`, 503 `{ status: 'error', redis: 'down', error: { redis: { message } } }`).
    */
-  static forContext(ctx: GatewayContext, observability: ObservabilityOptions, ops: OpsDashboardOptions = {}, rateLimitPerMinute = DEFAULT_RATE_LIMIT_PER_MINUTE): DynamicModule {
+  static forContext(ctx: GatewayContext, observability: ObservabilityOptions, ops: OpsDashboardOptions = {}, rateLimitPerMinute = DEFAULT_RATE_LIMIT_PER_MINUTE, tasks: TasksModuleOptions = {}): DynamicModule {
     // The public controllers' PublicRateLimitGuard reads this: per client IP, per route, per minute, counted in Redis.
     const throttler = ThrottlerModule.forRoot({
       throttlers: [{ ttl: RATE_LIMIT_WINDOW_MS, limit: Math.max(1, rateLimitPerMinute) }],
@@ -44,7 +45,7 @@ export class GatewayModule {
     });
     return {
       module: GatewayModule,
-      imports: [ObservabilityModule.forRoot(observability), OpsDashboardModule.forContext(ctx, ops), throttler],
+      imports: [ObservabilityModule.forRoot(observability), OpsDashboardModule.forContext(ctx, ops), throttler, TasksModule.forContext(ctx, tasks)],
       controllers: [AdminController, CrowdController, SharesController, ApplicationsController],
       providers: [{ provide: GatewayContext, useValue: ctx }, AdminGuard],
     };
@@ -63,9 +64,9 @@ export interface Gateway {
 function setupDocs(app: INestApplication): void {
   const config = new DocumentBuilder()
     .setTitle('Propel gateway')
-    .setDescription('HTTP entry to Propel referrals: activities (admin), shares, applications, ledgers. Errors answer { error: { code, message } }.')
+    .setDescription('HTTP entry to Propel: referrals (activities, shares, applications, ledgers) and the task center (merchant task definitions and reward flows, user claims, tasks and rewards, completion receipts). Errors answer { error: { code, message } }.')
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'PROPEL_ADMIN_TOKEN' })
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: "PROPEL_ADMIN_TOKEN; on /merchants/{merchantId} routes also that merchant's token" })
     .addCookieAuth(OPS_COOKIE, { type: 'apiKey', in: 'cookie', name: OPS_COOKIE, description: 'the ops dashboard session (log in at /ops/login)' }, OPS_COOKIE)
     .build();
   const document = SwaggerModule.createDocument(app, config);
@@ -79,12 +80,12 @@ function setupDocs(app: INestApplication): void {
  * rate-limited per client IP (429 RATE_LIMITED; /health, /metrics, admin and ops are not). The caller listens and
  * closes it.
  */
-export async function createGateway(options: GatewayOptions & { ops?: OpsDashboardOptions; rateLimit?: GatewayRateLimit }, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
+export async function createGateway(options: GatewayOptions & { ops?: OpsDashboardOptions; rateLimit?: GatewayRateLimit; tasks?: TasksModuleOptions }, logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error']): Promise<Gateway> {
   const ctx = new GatewayContext(options);
   const metrics = options.metrics ?? new PropelMetrics({ app: 'gateway' });
   try {
     const observability: ObservabilityOptions = { metrics, probes: [redisProbe(ctx.redis)], metricsToken: options.metricsToken, httpMetrics: true };
-    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx, observability, options.ops, options.rateLimit?.perMinute), { bodyParser: false, logger });
+    const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forContext(ctx, observability, options.ops, options.rateLimit?.perMinute, options.tasks), { bodyParser: false, logger });
     // The client IP the rate limit counts by: the socket's peer unless proxies in front are trusted.
     app.set('trust proxy', options.rateLimit?.trustProxy ?? false);
     app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
