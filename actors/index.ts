@@ -65,3 +65,4 @@ export {
   termsOf,
 } from './task/task.definition';
 export type { RewardFlow, RewardFlowInput, RewardPolicy, RewardStep, RewardStepType, TaskDefinition, TaskDefinitionInput, TaskTerms } from './task/task.definition';
+export { presetTaskPeriod } from './referral/referral.steps';
