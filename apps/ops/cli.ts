@@ -287,7 +287,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       }),
     );
 
-  const config = program.command('config').description('configuration kept in Redis (kinds: activity): list, get, set');
+  const config = program.command('config').description('configuration kept in Redis (kinds: activity, task, flow): list, get, set');
   config
     .command('list <kind>')
     .description('ids of every item of a kind')

@@ -4,6 +4,8 @@ import type { PropelConfig, RedisClient } from '../../common';
 import { ConfigRegistry, OpsContext } from '../../common/ops';
 import { ACTOR_DEFINITIONS } from '../../actors/definitions';
 import { ActivityComponent, activityConfigKind, ActivityKeys } from '../worker/components/activity';
+import { TASK_CONFIG_KINDS } from '../worker/components/task';
+import { ConfigStore, configCenterKind } from '../../common/config-center';
 
 /**
  * The connections one ops command needs, opened on first use from the same PROPEL_* environment as the
@@ -34,7 +36,9 @@ export class Session {
   /** The configuration kinds ops can get and set. */
   registry(): ConfigRegistry {
     const { redis } = this.ctx();
-    return new ConfigRegistry([activityConfigKind(new ActivityComponent(redis, new ActivityKeys(this.keys.ns)))]);
+    // Activity definitions, and the configuration center's kinds (task definitions, reward flows).
+    const center = new ConfigStore(redis, this.keys.ns, TASK_CONFIG_KINDS);
+    return new ConfigRegistry([activityConfigKind(new ActivityComponent(redis, new ActivityKeys(this.keys.ns))), ...TASK_CONFIG_KINDS.map((spec) => configCenterKind(center, spec, { by: 'ops' }))]);
   }
 
   /** Who is acting: --operator, else PROPEL_OPERATOR, else the login name; recorded in the actors' history. */
