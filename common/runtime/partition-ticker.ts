@@ -19,6 +19,11 @@ export class PartitionTicker {
   private readonly partitions = new Set<number>();
   private readonly relaying = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
+  /**
+   * Partitions whose last relay failed part-way: entries it had read stay pending for this consumer, and a
+   * read with '>' never returns them again. The next relay there starts from '0' (our pending entries first).
+   */
+  private readonly unsettled = new Set<number>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private lastAuditTrim = 0;
@@ -53,6 +58,7 @@ export class PartitionTicker {
   async remove(p: number): Promise<void> {
     this.partitions.delete(p);
     await this.relaying.get(p);
+    this.unsettled.delete(p);
   }
 
   async stop(): Promise<void> {
@@ -68,8 +74,15 @@ export class PartitionTicker {
       this.again.add(p);
       return;
     }
-    const run = this.relay(p, from)
-      .catch((err) => this.logger.warn(`relay of partition ${p} failed: ${(err as Error).message}`))
+    const start = this.unsettled.has(p) ? '0' : from;
+    const run = this.relay(p, start)
+      .then(() => {
+        if (start === '0') this.unsettled.delete(p);
+      })
+      .catch((err) => {
+        this.unsettled.add(p);
+        this.logger.warn(`relay of partition ${p} failed (its read entries are relayed again on the next tick): ${(err as Error).message}`);
+      })
       .finally(() => {
         this.relaying.delete(p);
         if (this.again.delete(p)) this.kick(p);
