@@ -245,7 +245,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
     const deadline = drainStart + profile.drainTimeoutMs;
     await fleet.waitAllUp(60_000).catch((err) => log(`drain: ${(err as Error).message}`));
     for (;;) {
-      const settled = await waitSettled(conn, keys, partitions, driver, deadline, log);
+      // The applications first: the ops retries do not wait for the notifications.
+      const settled = await waitSettled(conn, keys, partitions, driver, deadline, log, false);
       summary.drain.settled = settled;
       const manual = driver.referrals.filter((r) => r.accepted && r.status === 'MANUAL_INTERVENTION').length;
       if (!settled || manual === 0 || summary.drain.rounds.length >= 4) break;
@@ -256,6 +257,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
       log(`drain: ops retried ${retried.retried}, refused ${retried.refused}${retried.error ? ` (${retried.error})` : ''}`);
       await sleep(1_000);
     }
+    // Then the streams: every outbox relayed, the notifier with nothing pending.
+    if (summary.drain.settled) summary.drain.settled = await waitSettled(conn, keys, partitions, driver, deadline, log, true);
     summary.drain.ms = Date.now() - drainStart;
     summary.drain.unfinished = Object.fromEntries(Object.entries(driver.histogram()).filter(([s]) => !isFinal(s)));
     await driver.stopPump();
@@ -307,7 +310,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
  * Waits (until `deadline`) for the end state: every accepted application terminal or in manual intervention,
  * the outboxes relayed and the notifier's group with nothing pending. A progress line every 3 s.
  */
-async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, driver: LoadDriver, deadline: number, log: (line: string) => void): Promise<boolean> {
+async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, driver: LoadDriver, deadline: number, log: (line: string) => void, streams: boolean): Promise<boolean> {
   let lastLine = 0;
   for (;;) {
     let notifications = -1;
@@ -319,7 +322,7 @@ async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, d
       log(`drain: poll failed (${(err as Error).message}); retrying`);
     }
     const open = driver.unfinished();
-    if (open.length === 0 && notifications === 0 && outbox === 0) return true;
+    if (open.length === 0 && (!streams || (notifications === 0 && outbox === 0))) return true;
     if (Date.now() - lastLine >= 3_000) {
       lastLine = Date.now();
       const waiting: Record<string, number> = {};
@@ -330,7 +333,7 @@ async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, d
       log(`drain: ${fmt(final)}/${fmt(driver.referrals.filter((r) => r.accepted).length)} final (manual ${fmt(h.MANUAL_INTERVENTION ?? 0)}); waiting ${JSON.stringify(waiting)}${examples ? ` e.g. ${examples}` : ''}; notifications backlog ${notifications}, outbox ${outbox}; ${Math.round((deadline - Date.now()) / 1000)} s left`);
     }
     if (Date.now() > deadline) {
-      log(`drain: gave up waiting: ${open.length} applications not final (e.g. ${open.slice(0, 5).map((r) => `${r.app} ${r.status}`).join(', ')})`);
+      log(`drain: gave up waiting: ${open.length} applications not final${open.length ? ` (e.g. ${open.slice(0, 5).map((r) => `${r.app} ${r.status}`).join(', ')})` : ''}; notifications backlog ${notifications}, outbox ${outbox}`);
       return false;
     }
     await sleep(500);

@@ -390,13 +390,29 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
     }
     const missing = expected.filter((id) => !input.webhookDelivered.has(id) && !dead.has(id));
     const deliveredExpected = expected.filter((id) => input.webhookDelivered.has(id)).length;
+    // Where a missing one may sit: an outbox entry its partition's owner never relayed.
+    const stranded: string[] = [];
+    for (let p = 0; p < input.partitions; p++) {
+      const entries = (await redis.xrangeBuffer(keys.outbox(p), '-', '+')) as Array<[Buffer, Buffer[]]>;
+      for (const [id, raw] of entries) {
+        let what = '?';
+        try {
+          what = String((decodeEnvelope<{ notificationId?: string }>(raw[3]!).data as { notificationId?: string })?.notificationId ?? raw[1]?.toString());
+        } catch {
+          // keep '?'
+        }
+        stranded.push(`outbox of partition ${p}: entry ${id.toString()} (${what}) never relayed`);
+      }
+    }
     invariants.push({
       id: 'notifications',
       name: 'notifications lost',
-      ok: missing.length === 0,
+      ok: missing.length === 0 && stranded.length === 0,
       value: fmt(missing.length),
-      evidence: `${fmt(expected.length)} notifications emitted (relations established, sides granted): ${fmt(deliveredExpected)} delivered to the webhook, ${fmt(expected.filter((id) => !input.webhookDelivered.has(id) && dead.has(id)).length)} dead-lettered, ${fmt(missing.length)} neither`,
-      examples: limit(missing),
+      evidence:
+        `${fmt(expected.length)} notifications emitted (relations established, sides granted): ${fmt(deliveredExpected)} delivered to the webhook, ${fmt(expected.filter((id) => !input.webhookDelivered.has(id) && dead.has(id)).length)} dead-lettered, ${fmt(missing.length)} neither; ` +
+        `${fmt(stranded.length)} outbox entries left unrelayed`,
+      examples: limit([...missing, ...stranded]),
     });
   }
 
