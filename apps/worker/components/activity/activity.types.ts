@@ -82,6 +82,12 @@ export const activitySchema = z
     budget: z.object({ total: count, perDay: count.optional() }).strict(),
     budgetBuckets: z.number().int().min(1).max(64).default(1),
     prize: z.object({ kind: z.enum(['points', 'coupon', 'cashback']), amount: z.number().positive() }).strict(),
+    /**
+     * The preset task the invitee must complete (a task definition id in the task center, e.g. "use the coupon"):
+     * the gateway freezes its terms into the Accept, and the application claims it as a user task for the invitee.
+     * Without it the upstream reports TaskCompleted to the application itself.
+     */
+    presetTask: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'a task definition id: letters, digits, ".", "_" and "-"').optional(),
   })
   .strict();
 
