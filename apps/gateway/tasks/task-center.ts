@@ -1,4 +1,4 @@
-import { Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { partitionOf, RedisActorStore } from '../../../common';
 import type { AuditRecord } from '../../../common';
 import { ConfigCache, ConfigStore, ConfigVersionConflictError } from '../../../common/config-center';
@@ -31,6 +31,9 @@ export const TASK_CENTER_ERRORS = {
 /** How long a claim's idempotency key is remembered by default: a day. */
 export const DEFAULT_CLAIM_TTL_MS = 24 * 3_600_000;
 
+/** How long closing the gateway waits for the configuration cache to stop. */
+const CACHE_STOP_WAIT_MS = 1_000;
+
 /** Terminate messages told per SSCAN page when a definition ends. */
 const END_PAGE = 200;
 
@@ -59,7 +62,7 @@ export function answerOf<T>(item: ConfigItem<T>): ItemAnswer<T> {
  * the store, read for receipts from a cache kept fresh by its change stream), merchant tokens, the user's
  * subscription index and task set, and the task actors it asks. Controllers hold no state of their own.
  */
-export class TaskCenter implements OnModuleInit, OnModuleDestroy {
+export class TaskCenter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('TaskCenter');
   readonly store: ConfigStore;
   readonly cache: ConfigCache;
@@ -89,8 +92,20 @@ export class TaskCenter implements OnModuleInit, OnModuleDestroy {
     await this.cache.start();
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.cache.stop();
+  /**
+   * Stops the configuration cache. With Redis reachable that takes a moment (closing its connection ends the
+   * blocked read); with Redis gone its read would never settle, so the connection is closed and nothing waited
+   * for: a slow shutdown hook would let other hooks start reads that hang too (the ops sampler's next tick).
+   */
+  async onApplicationShutdown(): Promise<void> {
+    const stopped = this.cache.stop();
+    if (this.ctx.redis.status !== 'ready') {
+      stopped.catch(() => undefined);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, CACHE_STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   // ---- merchants: definitions and flows ----
