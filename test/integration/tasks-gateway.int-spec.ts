@@ -217,6 +217,9 @@ describe('gateway: task center over HTTP (merchants, claims, receipts) with a re
       expect((await receipt('in-2')).body).toEqual({ eventId: 'in-2', tasks: [], skipped: [] });
       expect((await call('GET', '/users/eve/tasks/eve:sign2:once')).body).toMatchObject({ status: 'REWARDED', progress: 2 });
       expect((await call('GET', '/users/eve/rewards')).body.ledger).toHaveLength(1);
+      // Claimed again under another key: the finished task is shown as it is, and is not subscribed again.
+      expect(await call('POST', '/users/eve/tasks/sign2/claim', undefined, { 'idempotency-key': 'again' })).toMatchObject({ status: 200, body: { task: { status: 'REWARDED' } } });
+      expect(await env.redis.hexists(`{${ns}:tu:eve}:subs`, 'eve:sign2:once')).toBe(0);
     });
 
     it('receipts: auto-enrolment on the first event, amount tasks, skipped tasks with their reason, 400 naming each problem', async () => {

@@ -229,8 +229,13 @@ export class TaskCenter implements OnModuleInit, OnApplicationShutdown {
     await this.userTaskSet.add(userId, [taskId]);
     const message: ClaimMessage = { type: 'Claim', userId, period, terms, claimedAt: now, ...(start !== undefined ? { periodStart: start, periodEnd: end } : {}) };
     const reply = await this.ask(taskId, message, `claim:${taskId}`);
-    if (reply.rejected) throw new GatewayError(409, reply.rejected.code, reply.rejected.reason);
     const state = reply.state;
+    // A repeated claim of a task that no longer counts (finished, terminated): the entry written above would
+    // route every later event to it for nothing. Best effort: a lookup prunes it after its `until` anyway.
+    if (state.status === 'NEW' ? state.terminated !== undefined : state.status !== 'IN_PROGRESS') {
+      await this.subscriptions.unsubscribe({ userId, taskId }).catch(() => undefined);
+    }
+    if (reply.rejected) throw new GatewayError(409, reply.rejected.code, reply.rejected.reason);
     return { view: taskView(state, reply.version), claimedAt: state.status === 'NEW' ? now : state.claimedAt };
   }
 
