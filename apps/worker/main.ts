@@ -6,7 +6,7 @@ import { METRICS_PORTS, PropelMetrics, startObservability, workerProbe } from '.
 import { counterActor, referralActor, taskActor } from '../../actors';
 import { ActivityComponent, ActivityFaults, ActivityKeys, components } from './components/activity';
 import { flowSourceFrom, SubscriptionIndex, TASK_CONFIG_KINDS, taskComponents, TaskKeys } from './components/task';
-import { taskReceiptResolver } from './receipts';
+import { redisUserTaskSet, taskReceiptResolver } from './receipts';
 import { WorkerModule } from './worker.module';
 
 /** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */
@@ -57,7 +57,7 @@ async function bootstrap(): Promise<void> {
     actors: [counterActor, referralActor, taskActor],
     components: { ...components(activity), ...taskComponents({ redis: taskRedis, keys: taskKeys, flows: flowSourceFrom(configCache, configStore) }) },
     ingest: ingestRoutes(),
-    ingestResolver: taskReceiptResolver({ config: configCache, reader: configStore, subscriptions: new SubscriptionIndex(taskRedis, taskKeys) }),
+    ingestResolver: taskReceiptResolver({ config: configCache, reader: configStore, subscriptions: new SubscriptionIndex(taskRedis, taskKeys), userTasks: redisUserTaskSet(taskRedis, taskKeys) }),
     metrics,
   });
   const app = await NestFactory.createMicroservice(WorkerModule, { strategy, bufferLogs: false });

@@ -127,7 +127,12 @@ export class ConfigCache implements ConfigView {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await closeQuietly(this.conn);
-    await this.loop?.catch(() => undefined);
+    // A reload in flight on the shared connection can wait forever while Redis is gone (ioredis queues it
+    // offline): the loop checks `running` before it does anything else, so it is not waited for past a second.
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+    await Promise.race([this.loop?.catch(() => undefined), bounded]);
+    clearTimeout(timer);
     this.settleReady.reject(new PropelError(ErrorCode.ShuttingDown, 'the configuration cache stopped before its first load'));
   }
 

@@ -103,7 +103,11 @@ export class OpsSampler {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
-    await this.inFlight?.catch(() => undefined);
+    // A sample read can wait forever while Redis is gone (queued offline); shutdown does not wait past a second.
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+    await Promise.race([this.inFlight?.catch(() => undefined), bounded]);
+    clearTimeout(timer);
   }
 
   private schedule(delayMs: number): void {
