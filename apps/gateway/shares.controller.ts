@@ -1,6 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { DEFAULTS } from '../../common';
+import { ConfigStore, DEFAULTS } from '../../common';
+import { termsOf } from '../../actors';
+import type { TaskDefinition, TaskTerms } from '../../actors';
+import { TASK_CONFIG_KINDS, TASK_DEFINITION_KIND } from '../worker/components/task';
 import { GatewayContext, Share } from './gateway.context';
 import { GatewayError } from './gateway.errors';
 import { PublicRateLimitGuard } from './rate-limit';
@@ -23,7 +26,25 @@ export function applicationIdOf(activityId: string, inviteeId: string): string {
 @UseGuards(PublicRateLimitGuard)
 @ApiResponse({ status: 429, description: 'RATE_LIMITED: over PROPEL_RATE_LIMIT_PER_MINUTE for this route and client IP; Retry-After in seconds' })
 export class SharesController {
-  constructor(private readonly ctx: GatewayContext) {}
+  private readonly tasks: ConfigStore;
+
+  constructor(private readonly ctx: GatewayContext) {
+    this.tasks = new ConfigStore(ctx.redis, ctx.config.runtime.namespace, TASK_CONFIG_KINDS);
+  }
+
+  /**
+   * The activity's preset task frozen into the Accept (see ApplicationCore.presetTask), or undefined when the
+   * activity has none. Read from Redis, not a cache: an activity and its task defined a moment ago must work.
+   */
+  private async presetTask(activityId: string): Promise<TaskTerms | undefined> {
+    const name = (await this.ctx.activity.load(activityId))?.activity.presetTask;
+    if (!name) return undefined;
+    const item = await this.tasks.get<TaskDefinition>(TASK_DEFINITION_KIND, name);
+    if (!item || item.value.status !== 'ACTIVE') {
+      throw new GatewayError(409, 'PRESET_TASK_UNAVAILABLE', `activity ${activityId} names preset task ${name}, which is ${item ? item.value.status : 'not defined'}; the merchant must define it (PUT /merchants/:merchantId/tasks/${name}) or the activity must name another`);
+    }
+    return termsOf(item.value, item.version);
+  }
 
   /** Creates a share code (valid 30 days) for a sharer in a defined activity. */
   @Post('activities/:activityId/shares')
@@ -63,11 +84,12 @@ export class SharesController {
   @ApiResponse({ status: 202, description: '{ applicationId, status }' })
   @ApiResponse({ status: 400, description: 'invalid body or code' })
   @ApiResponse({ status: 404, description: 'unknown or expired code' })
-  @ApiResponse({ status: 409, description: 'the invitee already has an application in this activity (ALREADY_ACCEPTED)' })
+  @ApiResponse({ status: 409, description: 'the invitee already has an application in this activity (ALREADY_ACCEPTED), or the activity\'s preset task is not defined or not active (PRESET_TASK_UNAVAILABLE)' })
   async accept(@Param('code') rawCode: string, @Body() body: unknown): Promise<{ applicationId: string; status: string }> {
     const { inviteeId, device, ip } = parseBody(acceptBodySchema, body, 'accept request');
     const share = await this.find(rawCode);
     const applicationId = applicationIdOf(share.activityId, inviteeId);
+    const presetTask = await this.presetTask(share.activityId);
     const message = {
       type: 'Accept' as const,
       activityId: share.activityId,
@@ -77,6 +99,7 @@ export class SharesController {
       ...(ip !== undefined ? { ip } : {}),
       ...(share.device !== undefined ? { sharerDevice: share.device } : {}),
       ...(share.ip !== undefined ? { sharerIp: share.ip } : {}),
+      ...(presetTask !== undefined ? { presetTask } : {}),
     };
     // A fixed message id: a client retrying the same accept gets the application, not ALREADY_ACCEPTED.
     const turn = await this.ctx.askReferral(applicationId, message, `accept:${applicationId}:${share.sharerId}`);

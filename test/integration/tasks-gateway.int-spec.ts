@@ -222,6 +222,34 @@ describe('gateway: task center over HTTP (merchants, claims, receipts) with a re
       expect(await env.redis.hexists(`{${ns}:tu:eve}:subs`, 'eve:sign2:once')).toBe(0);
     });
 
+    it('a referral over HTTP completes through its preset task: accept claims the task for the invitee, a receipt completes it, both sides are rewarded', async () => {
+      expect((await call('PUT', '/merchants/shop1/tasks/use-coupon', { name: 'Use the welcome coupon', type: 'one-shot', events: ['coupon.used'] }, shop())).status).toBe(201);
+      // Naming a task that does not exist: the accept is refused with a reason the merchant can fix.
+      expect((await call('PUT', '/admin/activities/ref-missing', { timeZone: 'Asia/Shanghai', budget: { total: 5 }, prize: { kind: 'points', amount: 10 }, presetTask: 'no-such-task' }, ADMIN)).status).toBe(200);
+      const missing = await call('POST', '/activities/ref-missing/shares', { sharerId: 'sam' });
+      expect(await call('POST', `/shares/${missing.body.code}/accept`, { inviteeId: 'tom' })).toMatchObject({ status: 409, body: { error: { code: 'PRESET_TASK_UNAVAILABLE', message: expect.stringContaining('no-such-task') } } });
+
+      expect((await call('PUT', '/admin/activities/ref-coupon', { timeZone: 'Asia/Shanghai', budget: { total: 5 }, prize: { kind: 'points', amount: 10 }, presetTask: 'use-coupon' }, ADMIN)).status).toBe(200);
+      const share = await call('POST', '/activities/ref-coupon/shares', { sharerId: 'sam' });
+      const accepted = await call('POST', `/shares/${share.body.code}/accept`, { inviteeId: 'tina' });
+      expect(accepted).toMatchObject({ status: 202, body: { applicationId: 'ref-coupon:tina' } });
+      // The relation is recorded, then the application claims the preset task for the invitee: it shows in her list.
+      const task = await waitFor(async () => {
+        const list = await call('GET', '/users/tina/tasks');
+        return list.body.tasks?.find((t: { taskDefId: string }) => t.taskDefId === 'use-coupon');
+      }, 15_000, 'the preset task in the invitee list');
+      expect(task).toMatchObject({ status: 'IN_PROGRESS', progress: 0, target: 1, deadline: expect.any(Number) });
+      await waitFor(async () => (await env.redis.hexists(`{${ns}:tu:tina}:subs`, task.taskId)) === 1, 10_000, 'subscribed');
+      const receipt = await call('POST', '/receipts', { userId: 'tina', event: 'coupon.used', eventId: 'cpn-tina-1' });
+      expect(receipt).toMatchObject({ status: 200, body: { tasks: [expect.objectContaining({ taskId: task.taskId, progress: 1 })] } });
+      const app = await waitFor(async () => {
+        const a = await call('GET', '/applications/ref-coupon:tina');
+        return a.body.status === 'BOTH_REWARDED' ? a.body : null;
+      }, 20_000, 'BOTH_REWARDED');
+      expect(app).toMatchObject({ status: 'BOTH_REWARDED' });
+      expect((await call('GET', '/admin/activities/ref-coupon/budget', undefined, ADMIN)).body).toMatchObject({ used: 2 });
+    }, 60_000);
+
     it('receipts: auto-enrolment on the first event, amount tasks, skipped tasks with their reason, 400 naming each problem', async () => {
       expect((await define('first-order', { type: 'one-shot', target: undefined, events: ['order.paid'], enrolment: 'auto' })).status).toBe(201);
       expect((await define('spend100', { target: 100, events: ['order.paid'], measure: 'amount', amountField: 'paid' })).status).toBe(201);

@@ -84,8 +84,9 @@ export class SubscriptionIndex {
   async subscribe(input: SubscriptionInput): Promise<void> {
     const { taskDefId } = this.check(input);
     const entry: SubscriptionEntry = { events: [...input.events], until: input.until };
-    // Two slots (the user's, the definition's): two writes, each idempotent; a retry completes a half-done pair.
-    await this.redis.hset(this.keys.subscriptions(input.userId), input.taskId, JSON.stringify(entry));
+    // Two slots (the user's, the definition's): idempotent writes; a retry completes a half-done set. The user's
+    // task set gets it too, so tasks another actor claimed (a referral's preset task) are listed like claimed ones.
+    await this.redis.multi().hset(this.keys.subscriptions(input.userId), input.taskId, JSON.stringify(entry)).sadd(this.keys.userTasks(input.userId), input.taskId).exec();
     await this.redis.sadd(this.keys.enrolled(taskDefId), input.taskId);
   }
 
