@@ -88,6 +88,18 @@ export class AdminController {
   }
 
   /** The activity's budget: its limit, the units used and what remains. */
+  @Get(':id/history')
+  @ApiOperation({ summary: "An activity definition's past versions, newest first" })
+  @ApiParam(ACTIVITY_PARAM)
+  @ApiResponse({ status: 200, description: '{ activityId, versions: [{ version, at, activity }] }' })
+  @ApiResponse({ status: 404, description: 'no such activity' })
+  async history(@Param('id') rawId: string): Promise<{ activityId: string; versions: Array<{ version: number; at: number; activity: Activity }> }> {
+    const activityId = parseParam(rawId, 'id');
+    const versions = await this.ctx.activity.history(activityId);
+    if (versions.length === 0) throw new GatewayError(404, 'ACTIVITY_NOT_FOUND', `activity ${activityId} is not defined (or was defined before definitions kept a history)`);
+    return { activityId, versions };
+  }
+
   @Get(':id/budget')
   @ApiOperation({ summary: "Read an activity's budget" })
   @ApiParam(ACTIVITY_PARAM)

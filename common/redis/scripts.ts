@@ -41,6 +41,7 @@ const SCRIPTS: ScriptDef[] = [
   { name: 'abandonIdempotent', file: 'abandonIdempotent-1.lua', keys: 1 },
   { name: 'putConfig', file: 'putConfig-4.lua', keys: 4 },
   { name: 'removeConfig', file: 'removeConfig-3.lua', keys: 3 },
+  { name: 'defineActivity', file: 'defineActivity-2.lua', keys: 2 },
 ];
 
 const LUA_DIR = join(__dirname, '..', 'lua');
@@ -103,6 +104,8 @@ export interface ScriptCommands {
   putConfig(items: string, history: string, version: string, changes: string, kind: string, id: string, body: string, expect: string, historyKept: number, changesKept: number, by: string): Promise<[number, number, number?]>;
   /** {removedVersion, global}, {0, 0} no such item, or {-5, current} VERSION_CONFLICT; see removeConfig-3.lua. */
   removeConfig(items: string, version: string, changes: string, kind: string, id: string, expect: string, changesKept: number, by: string): Promise<[number, number]>;
+  /** The activity's new version; see defineActivity-2.lua. */
+  defineActivity(definition: string, history: string, status: string, json: string, at: number, kept: number): Promise<number>;
 }
 
 const views = new WeakMap<RedisClient, ScriptCommands>();

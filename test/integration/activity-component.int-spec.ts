@@ -46,6 +46,21 @@ describe('activity component: budget, idempotency, lost replies (scenarios 10, 1
     });
   }
 
+  it('every define bumps the version and keeps the definition in a bounded history, newest first', async () => {
+    const c = component();
+    await c.define(activity('hist', { budget: { total: 10 } }));
+    await c.define(activity('hist', { budget: { total: 20 } }));
+    await c.define(activity('hist', { budget: { total: 30 }, status: 'PAUSED' }));
+    expect((await c.load('hist'))?.ver).toBe('3');
+    const history = await c.history('hist');
+    expect(history.map((h) => [h.version, h.activity.budget.total, h.activity.status])).toEqual([
+      [3, 30, 'PAUSED'],
+      [2, 20, 'ACTIVE'],
+      [1, 10, 'ACTIVE'],
+    ]);
+    expect(history.every((h) => Number.isFinite(h.at))).toBe(true);
+  });
+
   it('the same key applied 5 times concurrently grants once, with one grantId, one ledger entry and one unit of budget', async () => {
     for (const buckets of [1, 3]) {
       const act = component();

@@ -8,6 +8,9 @@ import { periodKeys, pureVerdict } from './activity.rules';
 import { ACTIVITY_ERRORS, parseActivity, REJECTION_REASONS } from './activity.types';
 import type { Activity, ActivityInput, ApplyRequest, ApplyResult, ConsultResult, Grant, RejectionCode, Relation, RelationRequest } from './activity.types';
 
+/** Past versions of an activity definition kept in its history. */
+export const ACTIVITY_HISTORY_KEPT = 50;
+
 /** Failure injection for tests: a RetryableError before the script runs, or after it committed (a lost reply). */
 export interface ActivityFaults {
   failRate: number;
@@ -62,10 +65,18 @@ export class ActivityComponent {
     if (existing && existing.activity.budgetBuckets !== activity.budgetBuckets) {
       throw new TerminalError(ACTIVITY_ERRORS.invalid, `activity ${activity.id} has ${existing.activity.budgetBuckets} budget buckets; the count cannot change once defined`);
     }
-    const key = this.keys.definition(activity.id);
-    await this.redis.multi().hset(key, 'status', activity.status, 'd', JSON.stringify(activity)).hincrby(key, 'ver', 1).exec();
+    await scripts(this.redis).defineActivity(this.keys.definition(activity.id), this.keys.history(activity.id), activity.status, JSON.stringify(activity), Date.now(), ACTIVITY_HISTORY_KEPT);
     await this.redis.sadd(this.keys.index(), activity.id);
     return activity;
+  }
+
+  /** Past versions of a definition, newest first (the last ACTIVITY_HISTORY_KEPT): what changed, and when. */
+  async history(activityId: string, limit = ACTIVITY_HISTORY_KEPT): Promise<Array<{ version: number; at: number; activity: Activity }>> {
+    const raw = await this.redis.zrevrange(this.keys.history(activityId), 0, Math.max(0, limit - 1));
+    return raw.map((text) => {
+      const { version, at, d } = JSON.parse(text) as { version: number; at: number; d: string };
+      return { version, at, activity: JSON.parse(d) as Activity };
+    });
   }
 
   /** Stops granting: every later application is rejected with ACTIVITY_PAUSED (checked inside the script). */

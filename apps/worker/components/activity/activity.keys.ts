@@ -16,6 +16,10 @@ export class ActivityKeys {
   definition(activityId: string): string {
     return `${this.tag(activityId)}:def`;
   }
+  /** The definition's past versions: ZSET scored by version, member JSON `{ version, at, d }` (bounded). */
+  history(activityId: string): string {
+    return `${this.tag(activityId)}:hist`;
+  }
   /** Set of every defined activity id (to read a user's ledger across activities). */
   index(): string {
     return `{${this.ns}:act}:index`;
