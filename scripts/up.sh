@@ -9,6 +9,7 @@ WORKERS="${PROPEL_WORKERS:-2}"
 SWEEPERS="${PROPEL_SWEEPERS:-2}"
 STATE_DIR="${PROPEL_STATE_DIR:-.propel}"
 mkdir -p "$STATE_DIR/redis" "$STATE_DIR/logs"
+STATE_DIR="$(cd "$STATE_DIR" && pwd)"   # absolute: PROPEL_STATE_DIR may be relative or absolute
 pids=()      # infrastructure (the embedded Redis), stopped last
 app_pids=()  # workers, notifier, gateway
 
@@ -28,10 +29,14 @@ if [ -z "${PROPEL_REDIS_URL:-${REDIS_URL:-}}" ] && [ -z "${PROPEL_REDIS_CLUSTER:
   REDIS_PORT="${PROPEL_EMBEDDED_REDIS_PORT:-6390}"
   echo "==> no Redis configured: starting an embedded redis-server on 127.0.0.1:$REDIS_PORT (AOF, appendfsync everysec, data in $STATE_DIR/redis)"
   # setsid: a Ctrl-C in the terminal must not reach Redis before the apps have drained through it.
-  setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
-    --save "" --logfile "$PWD/$STATE_DIR/logs/redis.log" --daemonize no &
+  setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE_DIR/redis" --appendonly yes --appendfsync everysec \
+    --save "" --logfile "$STATE_DIR/logs/redis.log" --daemonize no &
   pids+=($!)
   for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    echo "the embedded redis-server did not answer on port $REDIS_PORT; see $STATE_DIR/logs/redis.log (a port in use? set PROPEL_EMBEDDED_REDIS_PORT)" >&2
+    exit 1
+  fi
   export PROPEL_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 fi
 
