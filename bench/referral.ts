@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { actorAddress, assignedPartitions, Keys, partitionOf, RedisActorStore, RedisStreamsClient } from '../common';
+import { actorAddress, assignedPartitions, createRedis, Keys, partitionOf, RedisActorStore, RedisStreamsClient } from '../common';
 import type { RedisClient } from '../common';
 import { NOTIFICATION_STREAM, REFERRAL_TERMINAL_STATUSES, referralActor } from '../actors';
 import type { ReferralState } from '../actors';
@@ -907,13 +907,13 @@ async function main(): Promise<void> {
   let redisInfo: Record<string, string> = {};
   const keys = new Keys(freshNamespace('referral'));
   const redis = connect(server.url, 'bench-referral');
-  const componentRedis = connect(server.url, 'bench-referral-activity');
+  const componentRedis = createRedis({ url: server.url, tls: false }, 'bench-referral-activity'); // its scripts registered
   const ctx: Ctx = {
     url: server.url,
     keys,
     redis,
     client: new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: keys.ns, partitions: P } }),
-    activity: new ActivityComponent(componentRedis as unknown as RedisClient, new ActivityKeys(keys.ns)),
+    activity: new ActivityComponent(componentRedis, new ActivityKeys(keys.ns)),
     activityKeys: new ActivityKeys(keys.ns),
     procs: { redis: server, workers: [] },
   };

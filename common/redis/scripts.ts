@@ -115,6 +115,9 @@ export function scripts(client: RedisClient): ScriptCommands {
   let view = views.get(client);
   if (!view) {
     const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    if (typeof commands[versioned(SCRIPTS[0])] !== 'function') {
+      throw new Error('this Redis connection has no Propel scripts registered: make it with createRedis (common/redis/connection.ts) or call registerScripts on it first');
+    }
     view = Object.fromEntries(SCRIPTS.map((d) => [d.name, commands[versioned(d)].bind(client)])) as unknown as ScriptCommands;
     views.set(client, view);
   }

@@ -59,7 +59,8 @@ describe('ops config: activity definitions', () => {
     expect(await opsJson(target(), ['config', 'get', 'activity', 'summer'])).toMatchObject({ version: '2', value: { timeZone: 'Asia/Shanghai', budget: { total: 250 } } });
 
     expect(await runOps(target(), ['config', 'get', 'activity', 'autumn'])).toMatchObject({ code: 2, stderr: 'no activity "autumn" is configured\n' });
-    expect(await runOps(target(), ['config', 'get', 'task', 'summer'])).toMatchObject({ code: 2, stderr: 'no configuration kind "task"; known: activity\n' });
+    expect(await runOps(target(), ['config', 'get', 'coupon', 'summer'])).toMatchObject({ code: 2, stderr: 'no configuration kind "coupon"; known: activity, task, flow\n' });
+    expect(await runOps(target(), ['config', 'get', 'task', 'summer'])).toMatchObject({ code: 2, stderr: 'no task "summer" is configured\n' });
     expect(await runOps(target(), ['config', 'list', 'activity'])).toMatchObject({ code: 0, stdout: 'summer\n' });
   });
 });
