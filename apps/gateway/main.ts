@@ -24,6 +24,24 @@ function askTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number | undef
   return ms;
 }
 
+/**
+ * The MariaDB store of the idempotency component (claims), from PROPEL_IDEMPOTENCY_MARIADB_URL
+ * (`mysql://user:password@host:3306/database`); without it claims use the Redis store only. Which store a claim
+ * uses is switched at run time through the `{<ns>:idem}:config` hash (docs/idempotency.md).
+ */
+function idempotencyFromEnv(env: NodeJS.ProcessEnv = process.env): { mariadb: { pool: { uri: string } } } | undefined {
+  const raw = env.PROPEL_IDEMPOTENCY_MARIADB_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('PROPEL_IDEMPOTENCY_MARIADB_URL must be a URL like mysql://user:password@host:3306/database');
+  }
+  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') throw new Error(`PROPEL_IDEMPOTENCY_MARIADB_URL must start with mysql:// (got ${url.protocol}//)`);
+  return { mariadb: { pool: { uri: raw.replace(/^mariadb:/, 'mysql:') } } };
+}
+
 async function bootstrap(): Promise<void> {
   // Every setting is checked before anything connects: an invalid value stops the start with its reason.
   const propel = compileConfig(optionsFromEnv());
@@ -31,7 +49,8 @@ async function bootstrap(): Promise<void> {
   const adminToken = process.env.PROPEL_ADMIN_TOKEN || undefined;
   const metricsToken = process.env.PROPEL_METRICS_TOKEN || undefined;
   const rateLimit = { perMinute: rateLimitFromEnv(), trustProxy: trustProxyFromEnv() };
-  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv(), metricsToken, rateLimit });
+  const idempotency = idempotencyFromEnv();
+  const gateway = await createGateway({ propel, adminToken, publicUrl: process.env.PROPEL_PUBLIC_URL, askTimeoutMs: askTimeoutFromEnv(), metricsToken, rateLimit, ...(idempotency ? { tasks: { idempotency } } : {}) });
   if (rateLimit.perMinute === 0) Logger.warn('PROPEL_RATE_LIMIT_PER_MINUTE=0: the public routes are not rate-limited', 'Gateway');
   if (!adminToken) Logger.warn('PROPEL_ADMIN_TOKEN is not set: the admin routes answer 503', 'Gateway');
   await gateway.app.listen(port);
