@@ -14,6 +14,7 @@ import { isFinal, LoadDriver, LoadOptions } from './load';
 import { ChaosCluster, ChaosRedis, killAllRedis, SingleRedis } from './redis';
 import type { ChaosSummary } from './report';
 import { randomSeed, Rng } from './rng';
+import { defineTasks, TASK_REWARD_POLICY, TaskLoadDriver, TaskLoadOptions } from './tasks';
 import { ChaosWebhook } from './webhook';
 
 const ROOT = join(__dirname, '..');
@@ -36,7 +37,19 @@ export interface ChaosProfile {
   activityDelayMs: number;
   /** Share of webhook requests the chaos webhook answers 503. */
   webhookFailRate: number;
+  /** Task-center users (each one auto-enrolled staged task, 5 receipts), started over the load phase with the referrals. */
+  taskUsers: number;
+  /** Share of receipt deliveries through POST /receipts (the rest through the ingest stream). */
+  taskHttpShare: number;
+  /** Share of task users who also claim the claim-required task over HTTP. */
+  claimShare: number;
+  /** Share of requests the merchant's webhook (the reward flows' webhook step) answers 503. */
+  merchantWebhookFailRate: number;
 }
+
+/** The task-center load of the smoke and full profiles (users × 5 receipts each; see chaos/tasks.ts). */
+const SMOKE_TASKS = { taskUsers: 100, taskHttpShare: 0.04, claimShare: 0.06, merchantWebhookFailRate: 0.3 };
+const FULL_TASKS = { taskUsers: 1500, taskHttpShare: 0.04, claimShare: 0.05, merchantWebhookFailRate: 0.3 };
 
 /**
  * HTTP accepts get the referral's default retry settings (5 s backoff, doubling, 8 rounds): a referral unlucky
@@ -45,12 +58,12 @@ export interface ChaosProfile {
  */
 export const PROFILES: Record<'smoke' | 'full', Record<'single' | 'cluster', ChaosProfile>> = {
   smoke: {
-    single: { referrals: 500, loadSeconds: 25, httpShare: 0.02, faults: { 'kill-worker': 1, 'kill-sweeper': 1, 'stop-redis': 1, 'restart-redis': 1 }, drainTimeoutMs: 150_000, activityFailRate: 0.1, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.2 },
-    cluster: { referrals: 500, loadSeconds: 30, httpShare: 0.02, faults: { 'kill-worker': 1, 'kill-sweeper': 1, failover: 1, 'kill-master': 1 }, drainTimeoutMs: 150_000, activityFailRate: 0.1, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.2 },
+    single: { referrals: 500, loadSeconds: 25, httpShare: 0.02, faults: { 'kill-worker': 1, 'kill-sweeper': 1, 'stop-redis': 1, 'restart-redis': 1 }, drainTimeoutMs: 150_000, activityFailRate: 0.1, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.2, ...SMOKE_TASKS },
+    cluster: { referrals: 500, loadSeconds: 30, httpShare: 0.02, faults: { 'kill-worker': 1, 'kill-sweeper': 1, failover: 1, 'kill-master': 1 }, drainTimeoutMs: 150_000, activityFailRate: 0.1, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.2, ...SMOKE_TASKS },
   },
   full: {
-    single: { referrals: 4000, loadSeconds: 120, httpShare: 0.06, faults: { 'kill-worker': 5, 'kill-sweeper': 3, 'stop-redis': 3, 'restart-redis': 3 }, drainTimeoutMs: 360_000, activityFailRate: 0.12, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.25 },
-    cluster: { referrals: 3000, loadSeconds: 120, httpShare: 0.06, faults: { 'kill-worker': 4, 'kill-sweeper': 2, failover: 2, 'kill-master': 2 }, drainTimeoutMs: 360_000, activityFailRate: 0.12, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.25 },
+    single: { referrals: 4000, loadSeconds: 120, httpShare: 0.06, faults: { 'kill-worker': 5, 'kill-sweeper': 3, 'stop-redis': 3, 'restart-redis': 3 }, drainTimeoutMs: 360_000, activityFailRate: 0.12, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.25, ...FULL_TASKS, taskUsers: 1500 },
+    cluster: { referrals: 3000, loadSeconds: 120, httpShare: 0.06, faults: { 'kill-worker': 4, 'kill-sweeper': 2, failover: 2, 'kill-master': 2 }, drainTimeoutMs: 360_000, activityFailRate: 0.12, activityLostReplyRate: 0.1, activityDelayMs: 5, webhookFailRate: 0.25, ...FULL_TASKS, taskUsers: 1200 },
   },
 };
 
@@ -84,6 +97,8 @@ export interface ChaosOptions {
   httpShare?: number;
   faults?: Partial<Record<FaultKind, number>>;
   drainTimeoutMs?: number;
+  /** Task-center users (0 is not an override: use the profile's). */
+  taskUsers?: number;
   workers?: number;
   sweepers?: number;
   /** Where each app's output is written (`<name>.log`); none by default. */
@@ -119,6 +134,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
     ...(options.httpShare !== undefined ? { httpShare: options.httpShare } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.drainTimeoutMs ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
+    ...(options.taskUsers ? { taskUsers: options.taskUsers } : {}),
   };
   const seed = options.seed ?? randomSeed();
   const rng = new Rng(seed);
@@ -133,12 +149,14 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
   // Fewer units than referrals (each wants two, sharer and invitee): the budget runs out about 40% into the run.
   const budgetLimit = Math.round(profile.referrals * 0.8);
   const failures: string[] = [];
-  log(`chaos ${profileName} run on ${mode === 'cluster' ? 'a Redis Cluster (3 masters + 3 replicas)' : 'one Redis'}: seed ${seed} (replay with --seed ${seed}), ${fmt(profile.referrals)} referrals over ${profile.loadSeconds} s, budget ${fmt(budgetLimit)}`);
+  log(`chaos ${profileName} run on ${mode === 'cluster' ? 'a Redis Cluster (3 masters + 3 replicas)' : 'one Redis'}: seed ${seed} (replay with --seed ${seed}), ${fmt(profile.referrals)} referrals and ${fmt(profile.taskUsers)} task users (5 receipts each) over ${profile.loadSeconds} s, budget ${fmt(budgetLimit)}`);
 
   let redis: ChaosRedis | undefined;
   let conn: RedisClient | undefined;
   let fleet: Fleet | undefined;
   const webhook = new ChaosWebhook(rng.fork('webhook'), profile.webhookFailRate);
+  // The merchant's endpoint the reward flows' webhook step POSTs to: it fails a share of requests too.
+  const merchantWebhook = new ChaosWebhook(rng.fork('merchant-webhook'), profile.merchantWebhookFailRate);
   const stopAll = () => {
     fleet?.killAll();
     killAllRedis();
@@ -160,6 +178,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
       sweepers,
       ...profile,
       ingestSettings: INGEST_SETTINGS,
+      taskRewardPolicy: TASK_REWARD_POLICY,
       runtime: RUNTIME_ENV,
       redis: mode === 'cluster' ? '3 masters + 3 replicas, appendonly yes, appendfsync always, cluster-node-timeout 2000' : 'appendonly yes, appendfsync always',
     },
@@ -167,12 +186,14 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
     faults: { planned: [], events: [], byKind: {} as Record<FaultKind, number>, appCrashes: [], callFailures: {}, webhook: webhook.stats },
     drain: { ms: 0, rounds: [], settled: false, unfinished: {} },
     outcomes: {},
+    tasks: undefined,
     invariants: [],
     deadLetters: { total: 0, bySource: {} },
     budget: { limit: budgetLimit, used: 0 },
     failures,
   };
   let driver: LoadDriver | undefined;
+  let tasks: TaskLoadDriver | undefined;
   let injector: FaultInjector | undefined;
   try {
     // ---- Redis, the webhook, the apps
@@ -180,6 +201,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
     log(`redis: ${redis.describe()} (AOF appendfsync always)`);
     conn = redis.connect('chaos-driver');
     await webhook.start();
+    await merchantWebhook.start();
+    // The task definitions and reward flows, in the configuration center before any app starts (every cache loads them).
+    await defineTasks(conn, ns, merchantWebhook.url);
     const gatewayPort = await freePort();
     const token = randomBytes(16).toString('hex');
     const baseEnv: Record<string, string> = {
@@ -225,6 +249,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
       httpConcurrency: 16,
     };
     driver = new LoadDriver({ redis: conn, keys, partitions, activityId, gateway: () => gatewayUrl, rng: rng.fork('load'), log }, loadOpts, STUCK_AFTER_MS);
+    const taskOpts: TaskLoadOptions = { users: profile.taskUsers, seconds: profile.loadSeconds, httpShare: profile.taskHttpShare, claimShare: profile.claimShare, redeliverShare: 0.1, writeTwiceShare: 0.05 };
+    tasks = new TaskLoadDriver({ redis: conn, keys, partitions, gateway: () => gatewayUrl, rng: rng.fork('tasks'), log }, taskOpts, STUCK_AFTER_MS);
     injector = new FaultInjector(fleet, redis, rng.fork('faults'), log);
     const plan = planFaults(rng.fork('schedule'), profile.loadSeconds * 1000, profile.faults);
     summary.faults.planned = plan;
@@ -234,44 +260,52 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
       const c = driver!.counts();
       log(
         `load: accepts ${fmt(c.accepted)}/${fmt(c.planned)} acknowledged, completions ${fmt(c.completionsAcked)}, HTTP ${fmt(c.http.requests)} (${fmt(c.http.retries)} retries), ingest ${fmt(c.ingestEntries)}; ` +
-          `statuses ${JSON.stringify(driver!.histogram())}; faults done ${injector!.events.length}/${plan.length}; app crashes ${fleet!.crashes.length}`,
+          `statuses ${JSON.stringify(driver!.histogram())}; tasks: receipts ${fmt(tasks!.counts().deliveriesAcked)}/${fmt(tasks!.counts().deliveries)} acknowledged, statuses ${JSON.stringify(tasks!.histogram())}; faults done ${injector!.events.length}/${plan.length}; app crashes ${fleet!.crashes.length}`,
       );
     }, 3_000);
     driver.startPump();
+    tasks.startPump();
     let loadDone = false;
     try {
-      await Promise.all([driver.runAccepts().finally(() => (loadDone = true)), injector.run(plan, loadStart, () => false)]);
+      const load = Promise.all([driver.runAccepts(), tasks.run()]).finally(() => (loadDone = true));
+      await Promise.all([load, injector.run(plan, loadStart, () => false)]);
     } finally {
       clearInterval(progress);
     }
     log(`load: done after ${((Date.now() - loadStart) / 1000).toFixed(1)} s (${loadDone ? 'all accepts sent' : 'stopped'}); ${injector.events.length} faults injected`);
 
-    // ---- drain: every application terminal or in manual intervention, notifications settled; manual ones retried from ops
+    // ---- drain: every application and task terminal or in manual intervention, notifications settled; manual ones retried from ops
     const drainStart = Date.now();
     const deadline = drainStart + profile.drainTimeoutMs;
     await fleet.waitAllUp(60_000).catch((err) => log(`drain: ${(err as Error).message}`));
     for (;;) {
       // The applications first: the ops retries do not wait for the notifications.
-      const settled = await waitSettled(conn, keys, partitions, driver, deadline, log, false);
+      const settled = await waitSettled(conn, keys, partitions, driver, tasks, deadline, log, false);
       summary.drain.settled = settled;
-      const manual = driver.referrals.filter((r) => r.accepted && r.status === 'MANUAL_INTERVENTION').length;
+      const manualApps = driver.referrals.filter((r) => r.accepted && r.status === 'MANUAL_INTERVENTION').length;
+      const manualTasks = tasks.manual().length;
+      const manual = manualApps + manualTasks;
       if (!settled || manual === 0 || summary.drain.rounds.length >= 4) break;
       const t = Date.now();
-      log(`drain: ${manual} applications in manual intervention: npm run ops -- manual retry --all`);
+      log(`drain: ${manualApps} applications and ${manualTasks} tasks in manual intervention: npm run ops -- manual retry --all`);
       const retried = await opsRetryAll({ ...process.env, ...baseEnv, PROPEL_OPERATOR: 'chaos' });
-      summary.drain.rounds.push({ manualBefore: manual, retried: retried.retried, refused: retried.refused, waitedMs: Date.now() - t });
-      log(`drain: ops retried ${retried.retried}, refused ${retried.refused}${retried.error ? ` (${retried.error})` : ''}`);
+      summary.drain.rounds.push({ manualBefore: manual, manualByType: { referral: manualApps, task: manualTasks }, retried: retried.retried, retriedByType: retried.byType, refused: retried.refused, waitedMs: Date.now() - t });
+      log(`drain: ops retried ${retried.retried} (${JSON.stringify(retried.byType)}), refused ${retried.refused}${retried.error ? ` (${retried.error})` : ''}`);
       await sleep(1_000);
     }
     // Then the streams: every outbox relayed, the notifier with nothing pending.
-    if (summary.drain.settled) summary.drain.settled = await waitSettled(conn, keys, partitions, driver, deadline, log, true);
+    if (summary.drain.settled) summary.drain.settled = await waitSettled(conn, keys, partitions, driver, tasks, deadline, log, true);
     summary.drain.ms = Date.now() - drainStart;
-    summary.drain.unfinished = Object.fromEntries(Object.entries(driver.histogram()).filter(([s]) => !isFinal(s)));
+    summary.drain.unfinished = Object.fromEntries([
+      ...Object.entries(driver.histogram()).filter(([s]) => !isFinal(s)),
+      ...tasks.unfinished().reduce((m, t) => m.set(`task ${t.status ?? 'unknown'}`, (m.get(`task ${t.status ?? 'unknown'}`) ?? 0) + 1), new Map<string, number>()),
+    ]);
     await driver.stopPump();
-    log(`drain: ${summary.drain.settled ? 'settled' : 'NOT settled'} after ${(summary.drain.ms / 1000).toFixed(1)} s; statuses ${JSON.stringify(driver.histogram())}`);
+    await tasks.stopPump();
+    log(`drain: ${summary.drain.settled ? 'settled' : 'NOT settled'} after ${(summary.drain.ms / 1000).toFixed(1)} s; statuses ${JSON.stringify(driver.histogram())}; tasks ${JSON.stringify(tasks.histogram())}`);
 
     // ---- checks
-    log('checks: reading the applications, ledgers, budget, indexes, audit and dead-letter streams');
+    log('checks: reading the applications, tasks, ledgers, balances, budget, indexes, audit and dead-letter streams');
     const report = await checkInvariants({
       redis: conn,
       keys,
@@ -283,19 +317,26 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
       crashLoops: fleet.gaveUp(),
       progress: driver.progress,
       trace: log,
+      tasks: tasks.tasks,
+      taskProgress: tasks.progress,
+      taskLoad: tasks.counts(),
+      merchantWebhookDelivered: merchantWebhook.delivered,
     });
     summary.invariants = report.invariants;
     summary.outcomes = report.outcomes;
     summary.deadLetters = report.deadLetters;
     summary.budget = report.budget;
     summary.faults.callFailures = report.callFailures;
+    summary.tasks = { load: tasks.counts(), outcomes: report.taskOutcomes, callFailures: report.taskCallFailures, callFailureExamples: report.taskCallFailureExamples, merchantWebhook: merchantWebhook.stats };
   } catch (err) {
     failures.push((err as Error).stack ?? String(err));
     log(`FAILED: ${(err as Error).message}`);
     if (fleet) for (const name of fleet.names()) if (!fleet.running(name)) log(`  ${name} is down; its last lines:\n${fleet.tail(name, 10)}`);
   } finally {
     await driver?.stopPump().catch(() => undefined);
+    await tasks?.stopPump().catch(() => undefined);
     summary.load = driver?.counts() ?? ({} as never);
+    if (tasks && !summary.tasks) summary.tasks = { load: tasks.counts(), outcomes: {}, callFailures: {}, merchantWebhook: merchantWebhook.stats };
     summary.faults.events = injector?.events ?? [];
     summary.faults.byKind = injector?.counts() ?? ({} as Record<FaultKind, number>);
     summary.faults.appCrashes = (fleet?.crashes ?? []).map(({ tail, ...c }) => ({ ...c, lastLine: tail.split('\n').filter(Boolean).pop()?.trim() ?? '' }));
@@ -303,6 +344,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
     const unclean = Object.entries(exits).filter(([, e]) => e && e.code !== 0);
     if (unclean.length) log(`shutdown: ${unclean.map(([n, e]) => `${n} exited ${JSON.stringify(e)}`).join(', ')}`);
     await webhook.stop().catch(() => undefined);
+    await merchantWebhook.stop().catch(() => undefined);
     conn?.disconnect();
     await redis?.destroy().catch(() => undefined);
     emergency.delete(stopAll);
@@ -316,30 +358,37 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosSummary
  * Waits (until `deadline`) for the end state: every accepted application terminal or in manual intervention,
  * the outboxes relayed and the notifier's group with nothing pending. A progress line every 3 s.
  */
-async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, driver: LoadDriver, deadline: number, log: (line: string) => void, streams: boolean): Promise<boolean> {
+async function waitSettled(redis: RedisClient, keys: Keys, partitions: number, driver: LoadDriver, tasks: TaskLoadDriver, deadline: number, log: (line: string) => void, streams: boolean): Promise<boolean> {
   let lastLine = 0;
   for (;;) {
     let notifications = -1;
     let outbox = -1;
     try {
-      await driver.pumpOnce();
+      await Promise.all([driver.pumpOnce(), tasks.pumpOnce()]);
       [notifications, outbox] = await Promise.all([notificationBacklog(redis, keys), outboxBacklog(redis, keys, partitions)]);
     } catch (err) {
       log(`drain: poll failed (${(err as Error).message}); retrying`);
     }
     const open = driver.unfinished();
-    if (open.length === 0 && (!streams || (notifications === 0 && outbox === 0))) return true;
+    const openTasks = tasks.unfinished();
+    if (open.length === 0 && openTasks.length === 0 && (!streams || (notifications === 0 && outbox === 0))) return true;
     if (Date.now() - lastLine >= 3_000) {
       lastLine = Date.now();
       const waiting: Record<string, number> = {};
       for (const r of open) waiting[r.status ?? 'unknown'] = (waiting[r.status ?? 'unknown'] ?? 0) + 1;
       const h = driver.histogram();
       const final = Object.entries(h).filter(([s]) => isFinal(s)).reduce((n, [, v]) => n + v, 0);
-      const examples = open.slice(0, 3).map((r) => `${r.app} (${r.path})`).join(', ');
-      log(`drain: ${fmt(final)}/${fmt(driver.referrals.filter((r) => r.accepted).length)} final (manual ${fmt(h.MANUAL_INTERVENTION ?? 0)}); waiting ${JSON.stringify(waiting)}${examples ? ` e.g. ${examples}` : ''}; notifications backlog ${notifications}, outbox ${outbox}; ${Math.round((deadline - Date.now()) / 1000)} s left`);
+      const examples = [...open.slice(0, 3).map((r) => `${r.app} (${r.path})`), ...openTasks.slice(0, 2).map((t) => `task ${t.taskId} (${t.status})`)].join(', ');
+      const touched = tasks.touched().length;
+      log(
+        `drain: ${fmt(final)}/${fmt(driver.referrals.filter((r) => r.accepted).length)} applications final (manual ${fmt(h.MANUAL_INTERVENTION ?? 0)}); ` +
+          `${fmt(touched - openTasks.length)}/${fmt(touched)} tasks final (manual ${fmt(tasks.manual().length)}); waiting ${JSON.stringify(waiting)}${openTasks.length ? `, ${openTasks.length} tasks` : ''}${examples ? ` e.g. ${examples}` : ''}; notifications backlog ${notifications}, outbox ${outbox}; ${Math.round((deadline - Date.now()) / 1000)} s left`,
+      );
     }
     if (Date.now() > deadline) {
-      log(`drain: gave up waiting: ${open.length} applications not final${open.length ? ` (e.g. ${open.slice(0, 5).map((r) => `${r.app} ${r.status}`).join(', ')})` : ''}; notifications backlog ${notifications}, outbox ${outbox}`);
+      log(
+        `drain: gave up waiting: ${open.length} applications and ${openTasks.length} tasks not final${open.length + openTasks.length ? ` (e.g. ${[...open.slice(0, 5).map((r) => `${r.app} ${r.status}`), ...openTasks.slice(0, 5).map((t) => `task ${t.taskId} ${t.status}`)].join(', ')})` : ''}; notifications backlog ${notifications}, outbox ${outbox}`,
+      );
       return false;
     }
     await sleep(500);
@@ -367,15 +416,20 @@ async function outboxBacklog(redis: RedisClient, keys: Keys, partitions: number)
 }
 
 /** `ops manual retry --all --json` through the real CLI, as an operator would run it. */
-function opsRetryAll(env: NodeJS.ProcessEnv): Promise<{ retried: number; refused: number; error?: string }> {
+function opsRetryAll(env: NodeJS.ProcessEnv): Promise<{ retried: number; refused: number; byType: Record<string, number>; error?: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), join(ROOT, 'apps', 'ops', 'main.ts'), 'manual', 'retry', '--all', '--json'], { cwd: ROOT, env, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       try {
-        const results = JSON.parse(stdout) as Array<{ result?: { rejected: unknown }; error?: unknown }>;
-        const retried = results.filter((r) => r.result && !r.result.rejected).length;
-        resolve({ retried, refused: results.length - retried });
+        const results = JSON.parse(stdout) as Array<{ actor?: string; result?: { rejected: unknown }; error?: unknown }>;
+        const done = results.filter((r) => r.result && !r.result.rejected);
+        const byType: Record<string, number> = {};
+        for (const r of done) {
+          const type = r.actor?.split('/')[0] ?? '?';
+          byType[type] = (byType[type] ?? 0) + 1;
+        }
+        resolve({ retried: done.length, refused: results.length - done.length, byType });
       } catch {
-        resolve({ retried: 0, refused: 0, error: `ops exited ${err ? (err as { code?: unknown }).code : 0}: ${(stderr || stdout).trim().split('\n').slice(-3).join(' ')}` });
+        resolve({ retried: 0, refused: 0, byType: {}, error: `ops exited ${err ? (err as { code?: unknown }).code : 0}: ${(stderr || stdout).trim().split('\n').slice(-3).join(' ')}` });
       }
     });
   });

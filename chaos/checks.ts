@@ -1,6 +1,6 @@
 import { decodeEnvelope, Keys, MANUAL_INTERVENTION, RedisActorStore } from '../common';
 import type { ActorRecord, AuditRecord, RedisClient } from '../common';
-import { REFERRAL_TERMINAL_STATUSES, referralActor } from '../actors';
+import { isTaskTerminal, REFERRAL_TERMINAL_STATUSES, referralActor, TASK_ACTOR } from '../actors';
 import type { ReferralState } from '../actors';
 import { ActivityComponent, ActivityKeys } from '../apps/worker/components/activity';
 import type { Grant } from '../apps/worker/components/activity';
@@ -8,6 +8,9 @@ import { NotifierKeys } from '../apps/notifier';
 import { readAudit } from '../bench/lib/propel';
 import type { ProgressSamples, Referral } from './load';
 import { scanTargets } from './redis';
+import { loadTaskRecords, taskCallFailure, taskGrants, taskNotificationIds, taskOutcomes, taskProgress, tasksLost } from './task-checks';
+import type { TaskRecords } from './task-checks';
+import type { PlannedTask, TaskLoadCounts } from './tasks';
 
 /** One invariant: whether it holds, the number it is about, and the numbers it compared. */
 export interface Invariant {
@@ -36,6 +39,11 @@ export interface CheckReport {
   budget: { limit: number; used: number };
   grants: number;
   auditRecords: number;
+  /** Statuses of the tasks something was acknowledged for, by definition (`orders REWARDED`). */
+  taskOutcomes: Record<string, number>;
+  /** Failed task reward calls by error code, from the tasks' audit records, with the first record's `why` of each. */
+  taskCallFailures: Record<string, number>;
+  taskCallFailureExamples: Record<string, string>;
 }
 
 export interface CheckInput {
@@ -54,6 +62,12 @@ export interface CheckInput {
   progress?: ProgressSamples;
   /** Where the stages are announced (for a run that hangs in them). */
   trace?: (line: string) => void;
+  /** The task-center load: the planned user tasks, what the polls saw of them, what was sent. */
+  tasks?: readonly PlannedTask[];
+  taskProgress?: ProgressSamples;
+  taskLoad?: TaskLoadCounts;
+  /** Step keys the merchant's webhook (the flows' webhook steps) answered 200 to. */
+  merchantWebhookDelivered?: ReadonlySet<string>;
 }
 
 const TERMINAL: ReadonlySet<string> = REFERRAL_TERMINAL_STATUSES as ReadonlySet<string>;
@@ -253,6 +267,18 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
     });
   }
 
+  // ---- tasks: none lost, progress = distinct events, each stage's reward steps run once.
+  const tasks = input.tasks ?? [];
+  let taskRecords: TaskRecords = new Map();
+  if (tasks.length) {
+    input.trace?.('checks: tasks (records, ledgers, balances, notifications stream)');
+    const loaded = await loadTaskRecords(redis, keys, tasks);
+    taskRecords = loaded.records;
+    invariants.push(tasksLost(tasks, taskRecords, loaded.extra));
+    invariants.push(taskProgress(tasks, taskRecords, input.taskLoad));
+    invariants.push(await taskGrants(redis, keys, tasks, taskRecords, input.merchantWebhookDelivered ?? new Set()));
+  }
+
   // ---- 3. budget: used ≤ limit, used = grants.
   input.trace?.('checks: budget');
   const budget = await new ActivityComponent(redis, akeys).budget(input.activityId);
@@ -269,109 +295,157 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
   }
 
   input.trace?.('checks: due and manual indexes');
-  // ---- 4. stuck actors: non-terminal ones in the due index and not overdue past the threshold; manual ones listed in the manual index.
+  // ---- 4. stuck actors (referrals and tasks): moving ones in the due index and not overdue past the threshold; manual ones listed in the manual index.
   {
     const stuck: string[] = [];
     const unlisted: string[] = [];
     let open = 0;
+    let idle = 0;
     let manual = 0;
-    const byPartition = new Map<number, Array<{ app: string; rec: ActorRecord<RefState> }>>();
+    const openByType: Record<string, number> = {};
+    // A referral that is not terminal always has a timer (its deadline), so it must be in the due index; a task
+    // must be there when it has a timer or a call pending (one with neither waits for events: "lost" judges it).
+    const byPartition = new Map<number, Array<{ label: string; member: string; rec: ActorRecord; needsDue: boolean }>>();
+    const add = (p: number, label: string, member: string, rec: ActorRecord, needsDue: boolean) => {
+      let list = byPartition.get(p);
+      if (!list) byPartition.set(p, (list = []));
+      list.push({ label, member, rec, needsDue });
+    };
     for (const r of input.referrals) {
       const rec = records.get(r.app);
       if (!rec || TERMINAL.has(rec.status)) continue;
-      let list = byPartition.get(r.partition);
-      if (!list) byPartition.set(r.partition, (list = []));
-      list.push({ app: r.app, rec });
+      add(r.partition, r.app, `${referralActor.type}/${r.app}`, rec, true);
+    }
+    for (const t of tasks) {
+      const rec = taskRecords.get(t.taskId);
+      if (!rec || isTaskTerminal(rec.state)) continue;
+      add(t.partition, `task ${t.taskId}`, `${TASK_ACTOR}/${t.taskId}`, rec, rec.scheduleTime !== null);
     }
     for (const [p, list] of byPartition) {
       const pipe = redis.pipeline();
-      for (const { app } of list) {
-        pipe.zscore(keys.due(p), `${referralActor.type}/${app}`);
-        pipe.zscore(keys.manual(p), `${referralActor.type}/${app}`);
+      for (const { member } of list) {
+        pipe.zscore(keys.due(p), member);
+        pipe.zscore(keys.manual(p), member);
       }
       const replies = (await pipe.exec()) ?? [];
-      list.forEach(({ app, rec }, i) => {
+      list.forEach(({ label, member, rec, needsDue }, i) => {
         const due = replies[2 * i]?.[1] as string | null;
         const inManual = replies[2 * i + 1]?.[1] as string | null;
         if (rec.status === MANUAL_INTERVENTION) {
           manual++;
-          if (inManual === null) unlisted.push(`${app}: MANUAL_INTERVENTION but not in the manual index`);
+          if (inManual === null) unlisted.push(`${label}: MANUAL_INTERVENTION but not in the manual index`);
+          return;
+        }
+        const type = member.slice(0, member.indexOf('/'));
+        openByType[type] = (openByType[type] ?? 0) + 1;
+        if (!needsDue) {
+          idle++;
           return;
         }
         open++;
-        if (due === null) stuck.push(`${app}: ${rec.status}, not in the due index`);
-        else if (Number(due) < now - input.stuckAfterMs) stuck.push(`${app}: ${rec.status}, overdue by ${fmt(now - Number(due))} ms`);
+        if (due === null) stuck.push(`${label}: ${rec.status}, not in the due index`);
+        else if (Number(due) < now - input.stuckAfterMs) stuck.push(`${label}: ${rec.status}, overdue by ${fmt(now - Number(due))} ms`);
       });
     }
-    const pr = input.progress;
-    const during = pr?.outsideDueIndex ?? [];
+    const during = [...(input.progress?.outsideDueIndex ?? []), ...(input.taskProgress?.outsideDueIndex ?? [])];
+    const sampled = (what: string, pr: ProgressSamples) =>
+      `${what}: ${fmt(pr.samples)} samples over ${fmt(pr.polls)} polls, ${fmt(pr.outsideDueIndex.length)} outside the due index, ` +
+      `longest overdue ${fmt(pr.maxOverdueMs)} ms${pr.maxOverdueActor ? ` (${pr.maxOverdueActor})` : ''}, ${fmt(pr.overdueSamples)} samples past ${fmt(pr.overdueLimitMs)} ms`;
+    const samples = [input.progress ? sampled('referrals', input.progress) : '', input.taskProgress ? sampled('tasks', input.taskProgress) : ''].filter(Boolean);
     invariants.push({
       id: 'stuck',
       name: 'stuck actors',
       ok: stuck.length === 0 && unlisted.length === 0 && during.length === 0,
       value: fmt(stuck.length + unlisted.length + during.length),
       evidence:
-        `at the end: ${fmt(open)} non-terminal actors outside manual intervention, ${fmt(stuck.length)} of them missing from the due index or overdue by more than ${fmt(input.stuckAfterMs)} ms; ${fmt(manual)} in manual intervention, ${fmt(unlisted.length)} missing from the manual index` +
-        (pr
-          ? `; during the run: ${fmt(pr.samples)} samples of moving actors over ${fmt(pr.polls)} polls (record and due score in one MULTI), ${fmt(during.length)} outside the due index, ` +
-            `longest overdue ${fmt(pr.maxOverdueMs)} ms${pr.maxOverdueActor ? ` (${pr.maxOverdueActor})` : ''}, ${fmt(pr.overdueSamples)} samples past ${fmt(pr.overdueLimitMs)} ms (moments the schedule ran late, e.g. while Redis or an owner was down)`
-          : ''),
+        `at the end: ${fmt(open + idle)} non-terminal actors outside manual intervention (${Object.entries(openByType).map(([t, n]) => `${t} ${fmt(n)}`).join(', ') || 'none'}), ` +
+        `${fmt(stuck.length)} of the ${fmt(open)} with a timer or call pending missing from the due index or overdue by more than ${fmt(input.stuckAfterMs)} ms${idle ? `, ${fmt(idle)} tasks with nothing pending` : ''}; ` +
+        `${fmt(manual)} in manual intervention, ${fmt(unlisted.length)} missing from the manual index` +
+        (samples.length ? `; during the run (record and due score in one MULTI per poll; moments past the limit are when the schedule ran late, e.g. while Redis or an owner was down): ${samples.join('; ')}` : ''),
       examples: limit([...stuck, ...unlisted, ...during]),
     });
   }
 
-  // ---- 5. audit: per application, audit records in version order, none for a version committed twice, none past the record's version, the final state audited.
+  // ---- 5. audit (referrals and tasks): per actor, audit records in version order, none for a version committed twice, none past the record's version, the final state audited.
   input.trace?.('checks: audit streams');
   const callFailures: Record<string, number> = {};
+  const taskCallFailures: Record<string, number> = {};
+  const taskCallFailureExamples: Record<string, string> = {};
   let auditRecords = 0;
   {
-    const planned = new Set(input.referrals.map((r) => `${referralActor.type}/${r.app}`));
+    // Every planned actor of either type, with its record and whether it is terminal.
+    const actors = new Map<string, { label: string; type: string; rec: ActorRecord; terminal: boolean }>();
+    for (const r of input.referrals) {
+      const rec = records.get(r.app);
+      if (rec) actors.set(`${referralActor.type}/${r.app}`, { label: r.app, type: 'applications', rec, terminal: TERMINAL.has(rec.status) });
+    }
+    for (const t of tasks) {
+      const rec = taskRecords.get(t.taskId);
+      if (rec) actors.set(`${TASK_ACTOR}/${t.taskId}`, { label: `task ${t.taskId}`, type: 'tasks', rec, terminal: isTaskTerminal(rec.state) });
+    }
+    const planned = new Set([...input.referrals.map((r) => `${referralActor.type}/${r.app}`), ...tasks.map((t) => `${TASK_ACTOR}/${t.taskId}`)]);
     const perActor = new Map<string, AuditRecord[]>();
+    const recordsByType: Record<string, number> = {};
     await readAudit(redis as never, keys, input.partitions, (a) => {
       if (!planned.has(a.actor)) return;
       auditRecords++;
       let list = perActor.get(a.actor);
       if (!list) perActor.set(a.actor, (list = []));
       list.push(a);
+      const type = a.actor.startsWith(`${TASK_ACTOR}/`) ? 'tasks' : 'applications';
+      recordsByType[type] = (recordsByType[type] ?? 0) + 1;
+      if (type === 'tasks') {
+        const code = taskCallFailure(a.why);
+        if (code) {
+          taskCallFailures[code] = (taskCallFailures[code] ?? 0) + 1;
+          taskCallFailureExamples[code] ??= `${a.actor} v${a.version}: ${a.why}`;
+        }
+        return;
+      }
       const m = /failed(?: again)? \(([A-Z_]+)\)/.exec(a.why ?? '');
       if (m) callFailures[m[1]!] = (callFailures[m[1]!] ?? 0) + 1;
     });
-    let versions = 0;
-    let silent = 0;
-    let audited = 0;
+    const zero = () => ({ actors: 0, versions: 0, audited: 0, silent: 0 });
+    const byType: Record<string, ReturnType<typeof zero>> = { applications: zero(), ...(tasks.length ? { tasks: zero() } : {}) };
     const twice: string[] = [];
     const disorder: string[] = [];
     const beyond: string[] = [];
     const finalMissing: string[] = [];
-    for (const r of input.referrals) {
-      const rec = records.get(r.app);
-      if (!rec) continue;
-      const list = perActor.get(`${referralActor.type}/${r.app}`) ?? [];
-      versions += rec.version;
+    for (const [actor, { label, type, rec, terminal }] of actors) {
+      const list = perActor.get(actor) ?? [];
+      const c = (byType[type] ??= zero());
+      c.actors++;
+      c.versions += rec.version;
       const seen = new Map<number, AuditRecord[]>();
       let last = 0;
       for (const a of list) {
-        if (a.version < last) disorder.push(`${r.app}: v${a.version} after v${last}`);
+        if (a.version < last) disorder.push(`${label}: v${a.version} after v${last}`);
         last = Math.max(last, a.version);
-        if (a.version > rec.version) beyond.push(`${r.app}: audit v${a.version}, record v${rec.version}`);
+        if (a.version > rec.version) beyond.push(`${label}: audit v${a.version}, record v${rec.version}`);
         seen.set(a.version, [...(seen.get(a.version) ?? []), a]);
       }
       for (const [v, same] of seen) {
         // Several records of one version come from ONE turn only when a timer tick delivered several due timers.
-        if (same.length > 1 && !same.every((a) => /^(timer|call-timeout):/.test(a.messageId))) twice.push(`${r.app}: v${v} audited ${same.length}× (${same.map((a) => a.message).join(', ')})`);
+        if (same.length > 1 && !same.every((a) => /^(timer|call-timeout):/.test(a.messageId))) twice.push(`${label}: v${v} audited ${same.length}× (${same.map((a) => a.message).join(', ')})`);
       }
-      audited += seen.size;
-      silent += Math.max(0, rec.version - seen.size);
-      if (TERMINAL.has(rec.status) && !list.some((a) => a.to === rec.status && a.from !== rec.status)) finalMissing.push(`${r.app}: ${rec.status} never audited as a transition`);
+      c.audited += seen.size;
+      c.silent += Math.max(0, rec.version - seen.size);
+      if (terminal && !list.some((a) => a.to === rec.status && a.from !== rec.status)) finalMissing.push(`${label}: ${rec.status} never audited as a transition`);
     }
+    const versions = Object.values(byType).reduce((n, c) => n + c.versions, 0);
+    const audited = Object.values(byType).reduce((n, c) => n + c.audited, 0);
+    const silent = Object.values(byType).reduce((n, c) => n + c.silent, 0);
     invariants.push({
       id: 'audit',
       name: 'audit records per committed version',
       ok: twice.length === 0 && disorder.length === 0 && beyond.length === 0 && finalMissing.length === 0,
       value: `${fmt(audited)}/${fmt(versions)}`,
       evidence:
-        `${fmt(auditRecords)} audit records for ${fmt(versions)} committed versions of ${fmt(records.size)} applications: ${fmt(audited)} versions audited, ` +
-        `${fmt(silent)} without a record (no-op turns: an early timer tick, a consumed call deadline), ${fmt(twice.length)} versions written by two turns, ` +
+        `${fmt(auditRecords)} audit records for ${fmt(versions)} committed versions of ` +
+        Object.entries(byType)
+          .map(([type, c]) => `${fmt(c.actors)} ${type} (${fmt(recordsByType[type] ?? 0)} records, ${fmt(c.audited)}/${fmt(c.versions)} versions audited)`)
+          .join(' and ') +
+        `: ${fmt(silent)} versions without a record (no-op turns: an early timer tick, a consumed call deadline), ${fmt(twice.length)} versions written by two turns, ` +
         `${fmt(disorder.length)} out of order, ${fmt(beyond.length)} past the record's version, ${fmt(finalMissing.length)} terminal states never audited`,
       examples: limit([...twice, ...disorder, ...beyond, ...finalMissing]),
     });
@@ -388,6 +462,8 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
       if (rec.state.relation?.outcome === 'ESTABLISHED') expected.push(`${r.app}:task-assigned`);
       for (const side of ['sharer', 'invitee'] as const) if (rec.state[side]?.outcome === 'GRANTED') expected.push(`${r.app}:rewarded:${side}`);
     }
+    const fromReferrals = expected.length;
+    expected.push(...taskNotificationIds(tasks, taskRecords));
     const missing = expected.filter((id) => !input.webhookDelivered.has(id) && !dead.has(id));
     const deliveredExpected = expected.filter((id) => input.webhookDelivered.has(id)).length;
     // Where a missing one may sit: an outbox entry its partition's owner never relayed.
@@ -410,7 +486,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
       ok: missing.length === 0 && stranded.length === 0,
       value: fmt(missing.length),
       evidence:
-        `${fmt(expected.length)} notifications emitted (relations established, sides granted): ${fmt(deliveredExpected)} delivered to the webhook, ${fmt(expected.filter((id) => !input.webhookDelivered.has(id) && dead.has(id)).length)} dead-lettered, ${fmt(missing.length)} neither; ` +
+        `${fmt(expected.length)} notifications emitted (${fmt(fromReferrals)} by the applications: relations established, sides granted${tasks.length ? `; ${fmt(expected.length - fromReferrals)} by the tasks: each granted stage's notify step, each REWARDED task's TASK_REWARDED` : ''}): ${fmt(deliveredExpected)} delivered to the webhook, ${fmt(expected.filter((id) => !input.webhookDelivered.has(id) && dead.has(id)).length)} dead-lettered, ${fmt(missing.length)} neither; ` +
         `${fmt(stranded.length)} outbox entries left unrelayed`,
       examples: limit([...missing, ...stranded]),
     });
@@ -427,5 +503,5 @@ export async function checkInvariants(input: CheckInput): Promise<CheckReport> {
 
   input.trace?.('checks: dead letters');
   const dl = await deadLetters(input);
-  return { invariants, outcomes, callFailures, deadLetters: dl, budget, grants, auditRecords };
+  return { invariants, outcomes, callFailures, deadLetters: dl, budget, grants, auditRecords, taskOutcomes: taskOutcomes(tasks, taskRecords), taskCallFailures, taskCallFailureExamples };
 }

@@ -4,6 +4,7 @@ import type { DeadLetterTally, Invariant } from './checks';
 import type { Crash } from './fleet';
 import type { FaultEvent, FaultKind, PlannedFault } from './faults';
 import type { LoadCounts } from './load';
+import type { TaskLoadCounts } from './tasks';
 import type { WebhookStats } from './webhook';
 
 /** Everything a chaos run returns: what it did, what broke, and each invariant with its evidence. */
@@ -32,8 +33,15 @@ export interface ChaosSummary {
     callFailures: Record<string, number>;
     webhook: WebhookStats;
   };
-  drain: { ms: number; rounds: Array<{ manualBefore: number; retried: number; refused: number; waitedMs: number }>; settled: boolean; unfinished: Record<string, number> };
+  drain: {
+    ms: number;
+    rounds: Array<{ manualBefore: number; manualByType?: Record<string, number>; retried: number; retriedByType?: Record<string, number>; refused: number; waitedMs: number }>;
+    settled: boolean;
+    unfinished: Record<string, number>;
+  };
   outcomes: Record<string, number>;
+  /** The task-center load: what was sent, how the tasks ended, their failed reward calls, the merchant's webhook. */
+  tasks?: { load: TaskLoadCounts; outcomes: Record<string, number>; callFailures: Record<string, number>; callFailureExamples?: Record<string, string>; merchantWebhook: WebhookStats };
   invariants: Invariant[];
   deadLetters: DeadLetterTally;
   budget: { limit: number; used: number };
@@ -78,6 +86,8 @@ export function rows(s: ChaosSummary): Array<{ what: string; result: string; evi
   for (const c of f.appCrashes) byApp[c.app] = (byApp[c.app] ?? 0) + 1;
   const injected = Object.values(f.byKind).reduce((a, b) => a + b, 0);
   const downstream = Object.values(f.callFailures).reduce((a, b) => a + b, 0);
+  const t = s.tasks;
+  const taskDownstream = t ? Object.values(t.callFailures).reduce((a, b) => a + b, 0) + t.merchantWebhook.failed : 0;
   const out: Array<{ what: string; result: string; evidence: string; ok?: boolean }> = [
     {
       what: 'requests sent',
@@ -87,6 +97,19 @@ export function rows(s: ChaosSummary): Array<{ what: string; result: string; evi
         `${fmt(l.completionsSent)} task completions (${fmt(l.completionsAcked)} acknowledged) + duplicates: ${fmt(l.duplicates.sameEvent)} same event, ${fmt(l.duplicates.otherEvent)} another event, ${fmt(l.duplicates.ingestAccepts)} accepts written twice; ` +
         `${fmt(l.http.requests)} HTTP requests (${fmt(l.http.retries)} retries, ${fmt(l.http.gaveUp)} given up), ${fmt(l.ingestEntries)} ingest XADDs (${fmt(l.ingestRetries)} retried)`,
     },
+    ...(t
+      ? [
+          {
+            what: 'task receipts sent',
+            result: fmt(t.load.deliveries),
+            evidence:
+              `${fmt(t.load.users)} users, ${fmt(t.load.tasks)} tasks (${fmt(t.load.staged)} staged auto-enrolled, ${fmt(t.load.claimTasks)} claim-required: ${fmt(t.load.claimsAcked)} claimed over HTTP${t.load.claimsFailed ? `, ${fmt(t.load.claimsFailed)} given up` : ''}); ` +
+              `${fmt(t.load.distinctEvents)} distinct events delivered ${fmt(t.load.deliveries)} times in a shuffled order per user (${fmt(t.load.viaIngest)} ingest XADDs, ${fmt(t.load.viaHttp)} POST /receipts), ${fmt(t.load.deliveriesAcked)} acknowledged; ` +
+              `duplicates: ${fmt(t.load.duplicates.sameEventAgain)} the same event again later, ${fmt(t.load.duplicates.writtenTwice)} receipts written twice; ` +
+              `${fmt(t.load.ingestEntries)} XADDs (${fmt(t.load.ingestRetries)} retried), ${fmt(t.load.http.requests)} HTTP requests (${fmt(t.load.http.retries)} retries, ${fmt(t.load.http.gaveUp)} given up)`,
+          },
+        ]
+      : []),
     {
       what: 'faults injected',
       result: fmt(injected),
@@ -106,14 +129,17 @@ export function rows(s: ChaosSummary): Array<{ what: string; result: string; evi
     },
     {
       what: 'downstream errors',
-      result: fmt(downstream + f.webhook.failed),
-      evidence: `failed activity calls by code: ${entries(f.callFailures)}; webhook answered 503 to ${fmt(f.webhook.failed)} of ${fmt(f.webhook.attempts)} attempts`,
+      result: fmt(downstream + f.webhook.failed + taskDownstream),
+      evidence:
+        `failed activity calls by code: ${entries(f.callFailures)}; webhook answered 503 to ${fmt(f.webhook.failed)} of ${fmt(f.webhook.attempts)} attempts` +
+        (t ? `; failed task reward calls by code: ${entries(t.callFailures)}; the merchant's webhook (the flows' webhook step) answered 503 to ${fmt(t.merchantWebhook.failed)} of ${fmt(t.merchantWebhook.attempts)} POSTs (${fmt(t.merchantWebhook.redelivered)} POSTs of a step already answered 2xx)` : ''),
     },
     {
       what: 'outcomes',
       result: fmt(Object.values(s.outcomes).reduce((a, b) => a + b, 0)),
       evidence: entries(s.outcomes),
     },
+    ...(t ? [{ what: 'task outcomes', result: fmt(Object.values(t.outcomes).reduce((a, b) => a + b, 0)), evidence: entries(t.outcomes) }] : []),
   ];
   for (const inv of s.invariants) out.push({ what: inv.name, result: inv.value, evidence: inv.evidence, ok: inv.ok });
   out.push({ what: 'dead letters', result: fmt(s.deadLetters.total), evidence: deadLetterText(s.deadLetters) });
@@ -121,7 +147,12 @@ export function rows(s: ChaosSummary): Array<{ what: string; result: string; evi
     out.push({
       what: 'retried from ops',
       result: fmt(s.drain.rounds.reduce((n, r) => n + r.retried, 0)),
-      evidence: s.drain.rounds.map((r, i) => `round ${i + 1}: ${fmt(r.manualBefore)} in manual intervention, ${fmt(r.retried)} retried, ${fmt(r.refused)} refused`).join('; '),
+      evidence: s.drain.rounds
+        .map((r, i) => {
+          const split = (m?: Record<string, number>) => (m && Object.keys(m).length ? ` (${entries(m)})` : '');
+          return `round ${i + 1}: ${fmt(r.manualBefore)} in manual intervention${split(r.manualByType)}, ${fmt(r.retried)} retried${split(r.retriedByType)}, ${fmt(r.refused)} refused`;
+        })
+        .join('; '),
     });
   }
   return out;

@@ -5,7 +5,7 @@
  * invariant of every run held.
  *
  *   node -r ./scripts/register.js chaos/run.ts [--smoke] [--single | --cluster | --both] [--seed N]
- *        [--referrals N] [--load-seconds S] [--http-share F] [--drain-seconds S] [--out DIR] [--logs DIR] [--verbose]
+ *        [--referrals N] [--task-users N] [--load-seconds S] [--http-share F] [--drain-seconds S] [--out DIR] [--logs DIR] [--verbose]
  */
 import 'reflect-metadata';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ const args = parseArgs(process.argv.slice(2), {
   both: false,
   seed: 0,
   referrals: 0,
+  taskUsers: 0,
   loadSeconds: 0,
   httpShare: '',
   drainSeconds: 0,
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
       profile: args.smoke ? 'smoke' : 'full',
       ...(args.seed ? { seed: args.seed } : {}),
       ...(args.referrals ? { referrals: args.referrals } : {}),
+      ...(args.taskUsers ? { taskUsers: args.taskUsers } : {}),
       ...(args.loadSeconds ? { loadSeconds: args.loadSeconds } : {}),
       ...(args.httpShare !== '' ? { httpShare: Number(args.httpShare) } : {}),
       ...(args.drainSeconds ? { drainTimeoutMs: args.drainSeconds * 1000 } : {}),
