@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorCode, PropelError } from '../../../common';
+import { GatewayError } from '../gateway.errors';
 import { taskView } from '../../../actors/task/task.actor';
 import { TaskRejection } from '../../../actors/task/task.types';
 import type { TaskView } from '../../../actors/task/task.types';
@@ -42,6 +43,9 @@ const RECEIPT_BODY = {
   },
 };
 
+/** 503: the receipt could not be written to a task's inbox; the sender sends it again. */
+export const RECEIPT_NOT_QUEUED = 'RECEIPT_NOT_QUEUED';
+
 interface StatusResponse {
   status(code: number): unknown;
 }
@@ -65,6 +69,7 @@ export class ReceiptsController {
   @ApiResponse({ status: 200, description: '{ eventId, tasks: [task view after the event], skipped: [{ taskId, code, reason }] }' })
   @ApiResponse({ status: 202, description: 'some task did not answer within the ask timeout: { …, queued: [taskId], message }; the receipt is queued and will be applied' })
   @ApiResponse({ status: 400, description: 'INVALID_RECEIPT: every problem named' })
+  @ApiResponse({ status: 503, description: 'RECEIPT_NOT_QUEUED: the receipt could not be written to a task\'s inbox (Redis unavailable); send it again, the same eventId counts once' })
   async receipt(@Body() body: unknown, @Res({ passthrough: true }) res: StatusResponse): Promise<ReceiptAnswer> {
     const receipt = parseReceiptBody(body, Date.now());
     const routed = await routeTaskReceipt(receipt, { config: this.center.cache, reader: this.center.store, subscriptions: this.center.subscriptions, userTasks: this.center.userTaskSet });
@@ -73,6 +78,18 @@ export class ReceiptsController {
     const queued: string[] = [];
     const messageId = `event:${receipt.eventId}`;
     const replies = await Promise.allSettled(routed.targets.map((t) => this.center.ask(t.taskId, t.message, messageId)));
+    // An ask that failed with anything but a Propel error never got its message into the task's inbox (the append
+    // itself failed: Redis unavailable, a cluster failover): not a skip, and not queued. The sender must send the
+    // receipt again, which is safe: every task counts the event id once.
+    const unsent = replies.flatMap((outcome, i) => (outcome.status === 'rejected' && !(outcome.reason instanceof PropelError) ? [{ taskId: routed.targets[i].taskId, reason: outcome.reason }] : []));
+    if (unsent.length > 0) {
+      const why = unsent[0].reason instanceof Error ? unsent[0].reason.message : String(unsent[0].reason);
+      throw new GatewayError(
+        503,
+        RECEIPT_NOT_QUEUED,
+        `receipt ${receipt.eventId} could not be queued for ${unsent.map((u) => u.taskId).join(', ')} (${why}); send it again: the same eventId counts once per task`,
+      );
+    }
     replies.forEach((outcome, i) => {
       const { taskId } = routed.targets[i];
       if (outcome.status === 'rejected') {
