@@ -104,7 +104,7 @@ export function rows(s: ChaosSummary): Array<{ what: string; result: string; evi
             result: fmt(t.load.deliveries),
             evidence:
               `${fmt(t.load.users)} users, ${fmt(t.load.tasks)} tasks (${fmt(t.load.staged)} staged auto-enrolled, ${fmt(t.load.claimTasks)} claim-required: ${fmt(t.load.claimsAcked)} claimed over HTTP${t.load.claimsFailed ? `, ${fmt(t.load.claimsFailed)} given up` : ''}); ` +
-              `${fmt(t.load.distinctEvents)} distinct events delivered ${fmt(t.load.deliveries)} times in a shuffled order per user (${fmt(t.load.viaIngest)} ingest XADDs, ${fmt(t.load.viaHttp)} POST /receipts), ${fmt(t.load.deliveriesAcked)} acknowledged; ` +
+              `${fmt(t.load.distinctEvents)} distinct events delivered ${fmt(t.load.deliveries)} times in a shuffled order per user (${fmt(t.load.viaIngest)} ingest XADDs, ${fmt(t.load.viaHttp)} POST /receipts${t.load.skippedAnswers ? `, ${fmt(t.load.skippedAnswers)} of them answered with a task skipped` : ''}), ${fmt(t.load.deliveriesAcked)} acknowledged; ` +
               `duplicates: ${fmt(t.load.duplicates.sameEventAgain)} the same event again later, ${fmt(t.load.duplicates.writtenTwice)} receipts written twice; ` +
               `${fmt(t.load.ingestEntries)} XADDs (${fmt(t.load.ingestRetries)} retried), ${fmt(t.load.http.requests)} HTTP requests (${fmt(t.load.http.retries)} retries, ${fmt(t.load.http.gaveUp)} given up)`,
           },

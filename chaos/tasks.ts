@@ -128,6 +128,8 @@ export interface TaskLoadCounts {
   deliveriesAcked: number;
   viaIngest: number;
   viaHttp: number;
+  /** POST /receipts answers that listed a task under `skipped` (none expected: every chaos receipt counts, or is a duplicate). */
+  skippedAnswers: number;
   duplicates: { sameEventAgain: number; writtenTwice: number };
   ingestEntries: number;
   ingestRetries: number;
@@ -164,6 +166,7 @@ export class TaskLoadDriver {
   private deliveriesAcked = 0;
   private viaIngest = 0;
   private viaHttp = 0;
+  private skippedAnswers = 0;
   private readonly dup = { sameEventAgain: 0, writtenTwice: 0 };
   private ingestEntries = 0;
   private ingestRetries = 0;
@@ -209,6 +212,7 @@ export class TaskLoadDriver {
       deliveriesAcked: this.deliveriesAcked,
       viaIngest: this.viaIngest,
       viaHttp: this.viaHttp,
+      skippedAnswers: this.skippedAnswers,
       duplicates: { ...this.dup },
       ingestEntries: this.ingestEntries,
       ingestRetries: this.ingestRetries,
@@ -297,6 +301,11 @@ export class TaskLoadDriver {
       // 200: the tasks' turns are done; 202: queued in their inbox (applied later).
       ok = !!a && (a.status === 200 || a.status === 202);
       if (a && !ok) this.ctx.log(`load: POST /receipts ${eventId} answered ${a.status}: ${JSON.stringify(a.body).slice(0, 200)}`);
+      // The answer is what the gateway acknowledged, skips included: the progress check shows whether the task counted it.
+      if (ok && Array.isArray(a!.body?.skipped) && a!.body.skipped.length > 0) {
+        this.skippedAnswers++;
+        this.ctx.log(`load: POST /receipts ${eventId} answered ${a!.status} with skipped tasks: ${JSON.stringify(a!.body.skipped).slice(0, 300)}`);
+      }
     }
     if (ok) {
       this.deliveriesAcked++;
