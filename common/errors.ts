@@ -18,6 +18,8 @@ export enum ErrorCode {
   Rejected = 'REJECTED',
   InvalidMessage = 'INVALID_MESSAGE',
   CallTimeout = 'CALL_TIMEOUT',
+  /** The message was not (yet) written to the actor's inbox when the caller gave up: send it again. */
+  NotQueued = 'NOT_QUEUED',
   CallFailed = 'CALL_FAILED',
   ShuttingDown = 'SHUTTING_DOWN',
 }

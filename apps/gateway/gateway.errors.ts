@@ -25,6 +25,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ErrorCode.InvalidId]: HttpStatus.BAD_REQUEST,
   [ErrorCode.InvalidMessage]: HttpStatus.BAD_REQUEST,
   [ErrorCode.CallTimeout]: HttpStatus.GATEWAY_TIMEOUT,
+  [ErrorCode.NotQueued]: HttpStatus.SERVICE_UNAVAILABLE,
   [ACTIVITY_ERRORS.invalid]: HttpStatus.BAD_REQUEST,
   [ACTIVITY_ERRORS.notFound]: HttpStatus.NOT_FOUND,
   [ACTIVITY_ERRORS.unavailable]: HttpStatus.SERVICE_UNAVAILABLE,

@@ -44,14 +44,16 @@ export class RedisStreamsClient extends ClientProxy {
   async close(): Promise<void> {
     const redis = this.redis;
     this.redis = undefined;
-    await this.replyLoopStarted?.catch(() => undefined);
+    // With Redis unreachable the reply loop never starts and QUIT never answers: wait at most a second for each.
+    await withinSecond(this.replyLoopStarted);
     const conn = this.replyConn;
     this.replyConn = undefined;
     conn?.disconnect();
-    await this.replyLoop?.catch(() => undefined);
+    await withinSecond(this.replyLoop);
     this.replyLoopStarted = undefined;
     this.replyLoop = undefined;
-    await redis?.quit().catch(() => undefined);
+    const quit = redis?.quit();
+    if (!(await withinSecond(quit))) redis?.disconnect();
   }
 
   unwrap<T>(): T {
@@ -67,9 +69,16 @@ export class RedisStreamsClient extends ClientProxy {
     const corr = randomUUID();
     const timeoutMs = options.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
     return new Promise<TurnReply<StateOf<D>>>((resolve, reject) => {
+      // Only a message known to be in the inbox "stays queued": a timeout while the append is still pending (Redis
+      // unreachable, a failover) is NOT_QUEUED, so a caller sends it again instead of counting it as accepted.
+      let appended = false;
       const timer = setTimeout(() => {
         this.waiting.delete(corr);
-        reject(new PropelError(ErrorCode.CallTimeout, `no answer from ${pattern} ${id} within ${timeoutMs} ms (the message stays queued)`));
+        reject(
+          appended
+            ? new PropelError(ErrorCode.CallTimeout, `no answer from ${pattern} ${id} within ${timeoutMs} ms (the message stays queued)`)
+            : new PropelError(ErrorCode.NotQueued, `the message for ${pattern} ${id} could not be written to its inbox within ${timeoutMs} ms; send it again`),
+        );
       }, timeoutMs);
       this.waiting.set(corr, (packet) => {
         clearTimeout(timer);
@@ -78,6 +87,9 @@ export class RedisStreamsClient extends ClientProxy {
       });
       this.ensureReplyLoop()
         .then(() => this.append(pattern, { id, message }, options.messageId ?? randomUUID(), { replyTo: this.keys.replies(this.clientId), corr }))
+        .then(() => {
+          appended = true;
+        })
         .catch((err) => {
           clearTimeout(timer);
           this.waiting.delete(corr);
@@ -160,4 +172,13 @@ export class RedisStreamsClient extends ClientProxy {
       }
     }
   }
+}
+
+/** Waits for `p` (its failure ignored) at most a second; true if it settled in time. */
+async function withinSecond(p: Promise<unknown> | undefined): Promise<boolean> {
+  if (!p) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1_000)))]);
+  clearTimeout(timer);
+  return settled;
 }
