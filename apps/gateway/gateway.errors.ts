@@ -44,7 +44,19 @@ export function toErrorAnswer(err: unknown): { status: number; body: ErrorBody }
     const status = STATUS_BY_CODE[String(err.code)] ?? HttpStatus.INTERNAL_SERVER_ERROR;
     return { status, body: { error: { code: String(err.code), message: err.message } } };
   }
+  if (isRedisUnavailable(err)) {
+    return { status: 503, body: { error: { code: 'REDIS_UNAVAILABLE', message: 'Redis did not answer (a restart or a cluster failover); try again in a moment' } } };
+  }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'the gateway failed to answer; the failure is logged, try again later' } } };
+}
+
+// What ioredis throws while a server or a cluster slot is unreachable: a passing condition, not a bug (503).
+const UNAVAILABLE = /Too many Cluster redirections|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|Failed to refresh slots cache|Reached the max retries per request/;
+
+/** True for errors of an unreachable or failing-over Redis (connection loss, cluster redirections, LOADING). */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return ['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(err.name) || UNAVAILABLE.test(err.message);
 }
 
 /** Answers every exception with `{ error: { code, message } }`; logs the unexpected ones (5xx). */
