@@ -21,7 +21,7 @@ export { defaultWorkerId, Membership } from './runtime/membership';
 export { RedisStreamsClient } from './transport/streams.client';
 export { RedisStreamsServer } from './transport/streams.server';
 export type { RedisStreamsServerOptions } from './transport/streams.server';
-export { exitOnSignal } from './shutdown';
+export { exitOnSignal, settledWithin } from './shutdown';
 export { NOOP_METRICS } from './observability/runtime-metrics';
 export type { RuntimeMetrics, WorkerStatus } from './observability/runtime-metrics';
 export { StreamContext } from './transport/stream-context';

@@ -27,3 +27,19 @@ export function exitOnSignal(context: string, close: () => Promise<unknown>, des
     });
   }
 }
+
+/**
+ * Waits for `work` at most `ms` (its failure ignored) and says whether it settled in time. Shutdown paths use it
+ * where Redis may be gone: ioredis queues commands offline, so a read or QUIT issued then never settles.
+ */
+export async function settledWithin(work: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (!work) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  const settled = await Promise.race([work.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return settled;
+}

@@ -5,6 +5,7 @@ import type { ReferralMessage, ReferralState } from '../../actors';
 import { ActivityComponent, ActivityKeys } from '../worker/components/activity';
 import type { PropelMetrics } from '../../common/observability';
 import { GatewayError } from './gateway.errors';
+import { settledWithin } from '../../common/shutdown';
 
 /** How share codes live: 30 days, then the link stops working. */
 export const SHARE_TTL_S = 30 * 86_400;
@@ -116,9 +117,7 @@ export class GatewayContext {
       await this.client.close();
       if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
     };
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([quit(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await settledWithin(quit(), timeoutMs);
     this.redis.disconnect();
     (this.client.unwrap<RedisClient | undefined>())?.disconnect();
   }

@@ -4,6 +4,7 @@ import { Keys } from '../keys';
 import { closeQuietly, duplicateForBlocking, RedisClient } from '../redis/connection';
 import { ChangeEntry, KindTable, parseChangeEntry, parseItem, problemsOf } from './codec';
 import type { ConfigChange, ConfigItem, ConfigKindSpec, ConfigView } from './types';
+import { settledWithin } from '../shutdown';
 
 /** Defaults of the configuration cache. */
 export const CONFIG_CACHE_DEFAULTS = {
@@ -129,10 +130,7 @@ export class ConfigCache implements ConfigView {
     await closeQuietly(this.conn);
     // A reload in flight on the shared connection can wait forever while Redis is gone (ioredis queues it
     // offline): the loop checks `running` before it does anything else, so it is not waited for past a second.
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
-    await Promise.race([this.loop?.catch(() => undefined), bounded]);
-    clearTimeout(timer);
+    await settledWithin(this.loop, 1_000);
     this.settleReady.reject(new PropelError(ErrorCode.ShuttingDown, 'the configuration cache stopped before its first load'));
   }
 

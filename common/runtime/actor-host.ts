@@ -16,6 +16,7 @@ import type { RedisClient } from '../redis/connection';
 import type { BatchItem, BatchOutcome } from '../transport/partition-consumer';
 import type { StreamContext } from '../transport/stream-context';
 import { ActorStore, CommitBatcher, CommitTurn } from './actor-store';
+import { settledWithin } from '../shutdown';
 
 /** A component an actor calls through a `call` effect; the idempotency key is the same on every retry. */
 export type Component = (input: unknown, ctx: { idempotencyKey: string; signal: AbortSignal; actor: ActorRef }) => Promise<unknown>;
@@ -326,8 +327,7 @@ export class ActorHost {
 
   /** Waits (bounded) for running call effects; a call cut off here is answered by its deadline timer. */
   async drain(timeoutMs: number): Promise<void> {
-    const all = Promise.allSettled([...this.calls]);
-    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs))]);
+    await settledWithin(Promise.allSettled([...this.calls]), timeoutMs);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { isTerminal } from '../errors';
 import { duplicateForBlocking, RedisClient } from '../redis/connection';
+import { settledWithin } from '../shutdown';
 
 export interface GroupWorkerOptions {
   /** Command connection; the blocking reads get a connection of their own. */
@@ -59,7 +60,7 @@ export class GroupWorker {
       await Promise.allSettled([...this.inFlight.values()]);
       await this.flushAcks();
     })();
-    await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await settledWithin(drained, timeoutMs);
   }
 
   get busy(): number {

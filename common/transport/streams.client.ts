@@ -11,6 +11,7 @@ import type { ActorDefinition, MessageOf, StateOf } from '../actor/define-actor'
 import { createRedis, duplicateForBlocking, RedisClient } from '../redis/connection';
 import type { TurnReply } from '../runtime/actor-host';
 import { fieldOf } from './stream-context';
+import { settledWithin } from '../shutdown';
 
 const DEFAULT_ASK_TIMEOUT_MS = 30_000;
 
@@ -45,15 +46,15 @@ export class RedisStreamsClient extends ClientProxy {
     const redis = this.redis;
     this.redis = undefined;
     // With Redis unreachable the reply loop never starts and QUIT never answers: wait at most a second for each.
-    await withinSecond(this.replyLoopStarted);
+    await settledWithin(this.replyLoopStarted, 1_000);
     const conn = this.replyConn;
     this.replyConn = undefined;
     conn?.disconnect();
-    await withinSecond(this.replyLoop);
+    await settledWithin(this.replyLoop, 1_000);
     this.replyLoopStarted = undefined;
     this.replyLoop = undefined;
     const quit = redis?.quit();
-    if (!(await withinSecond(quit))) redis?.disconnect();
+    if (!(await settledWithin(quit, 1_000))) redis?.disconnect();
   }
 
   unwrap<T>(): T {
@@ -174,11 +175,3 @@ export class RedisStreamsClient extends ClientProxy {
   }
 }
 
-/** Waits for `p` (its failure ignored) at most a second; true if it settled in time. */
-async function withinSecond(p: Promise<unknown> | undefined): Promise<boolean> {
-  if (!p) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1_000)))]);
-  clearTimeout(timer);
-  return settled;
-}

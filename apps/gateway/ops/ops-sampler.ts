@@ -3,6 +3,7 @@ import { status } from '../../../common/ops';
 import type { OpsContext, SystemStatus } from '../../../common/ops';
 import { infoField } from '../../../common/redis/stream-info';
 import { RingBuffer } from './ring-buffer';
+import { settledWithin } from '../../../common/shutdown';
 
 /** One point of the dashboard's time series: counters and backlog totals over every partition. */
 export interface OpsSample {
@@ -104,10 +105,7 @@ export class OpsSampler {
     this.running = false;
     clearTimeout(this.timer);
     // A sample read can wait forever while Redis is gone (queued offline); shutdown does not wait past a second.
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
-    await Promise.race([this.inFlight?.catch(() => undefined), bounded]);
-    clearTimeout(timer);
+    await settledWithin(this.inFlight, 1_000);
   }
 
   private schedule(delayMs: number): void {

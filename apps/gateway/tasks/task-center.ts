@@ -13,6 +13,7 @@ import { redisUserTaskSet, UserTaskSet } from '../../worker/receipts';
 import { GatewayContext } from '../gateway.context';
 import { GatewayError } from '../gateway.errors';
 import { MerchantTokens } from './merchant-auth';
+import { settledWithin } from '../../../common/shutdown';
 
 /** Codes of the task routes' refusals (besides validation). */
 export const TASK_CENTER_ERRORS = {
@@ -103,9 +104,7 @@ export class TaskCenter implements OnModuleInit, OnApplicationShutdown {
       stopped.catch(() => undefined);
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, CACHE_STOP_WAIT_MS)))]);
-    clearTimeout(timer);
+    await settledWithin(stopped, CACHE_STOP_WAIT_MS);
   }
 
   // ---- merchants: definitions and flows ----
