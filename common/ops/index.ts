@@ -5,7 +5,7 @@
 export { OPS_ERRORS, OpsError } from './context';
 export type { OpsContext, Progress } from './context';
 export { drainFlag, members, status } from './status';
-export type { DrainFlag, MemberStatus, PartitionStatus, SideStreamStatus, StatusOptions, StatusTotals, SystemStatus } from './status';
+export type { Backlog, BacklogTotals, DrainFlag, MemberStatus, PartitionStatus, SideStreamStatus, StatusOptions, StatusTotals, SystemStatus } from './status';
 export { explain, inspect, SUCCESS_STATUSES } from './inspect';
 export type { AuditEntry, InspectOptions, Inspection, Why, WhyCode, WhyStep } from './inspect';
 export { auditOf } from './audit';

@@ -24,17 +24,11 @@ export interface DrainFlag {
   by: string;
 }
 
-/** One partition: who owns it and what waits in it. */
-export interface PartitionStatus {
-  partition: number;
-  /** The lease holder (a worker id), or null when nobody holds the lease. */
-  owner: string | null;
-  /** ms left on the lease (null when unowned). */
-  leaseTtlMs: number | null;
-  /** Entries in the inbox stream (acknowledged ones linger until the owner trims them). */
-  inbox: number;
-  /** Entries not yet read by the actor group; null when Redis cannot tell. */
-  lag: number | null;
+/**
+ * What waits in one partition, or in all of them summed: the counters a partition's status, the totals and the
+ * dashboard's samples share, so a counter added here reaches all three.
+ */
+export interface Backlog {
   /** Entries read but not yet acknowledged (in flight, retrying, or left by a worker that died). */
   pending: number;
   /** Actors in the due index (a timer or a call deadline is set). */
@@ -47,6 +41,24 @@ export interface PartitionStatus {
   manual: number;
 }
 
+/** The backlog summed over every partition, with the group lag (a partition whose lag Redis cannot tell counts 0). */
+export interface BacklogTotals extends Backlog {
+  lag: number;
+}
+
+/** One partition: who owns it and what waits in it. */
+export interface PartitionStatus extends Backlog {
+  partition: number;
+  /** The lease holder (a worker id), or null when nobody holds the lease. */
+  owner: string | null;
+  /** ms left on the lease (null when unowned). */
+  leaseTtlMs: number | null;
+  /** Entries in the inbox stream (acknowledged ones linger until the owner trims them). */
+  inbox: number;
+  /** Entries not yet read by the actor group; null when Redis cannot tell. */
+  lag: number | null;
+}
+
 /** A stream outside the partitions (ingest, notifications): its length, groups and dead letters. */
 export interface SideStreamStatus {
   name: 'ingest' | 'notifications';
@@ -55,20 +67,13 @@ export interface SideStreamStatus {
   dead: number;
 }
 
-export interface StatusTotals {
+/** The system's totals; `dead` counts the partitions' dead letters (see `streams` for ingest and notifications). */
+export interface StatusTotals extends BacklogTotals {
   members: number;
   draining: number;
   ownedPartitions: number;
   unownedPartitions: number;
   inbox: number;
-  lag: number;
-  pending: number;
-  due: number;
-  overdue: number;
-  outbox: number;
-  /** Dead letters in the partitions (see `streams` for ingest and notifications). */
-  dead: number;
-  manual: number;
 }
 
 export interface SystemStatus {
