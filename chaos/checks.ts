@@ -6,7 +6,8 @@ import { ActivityComponent, ActivityKeys } from '../apps/worker/components/activ
 import type { Grant } from '../apps/worker/components/activity';
 import { NotifierKeys } from '../apps/notifier';
 import { readAudit } from '../bench/lib/propel';
-import type { ProgressSamples, Referral } from './load';
+import type { Referral } from './load';
+import type { ProgressSamples } from './poll';
 import { scanTargets } from './redis';
 import { loadTaskRecords, taskCallFailure, taskGrants, taskNotificationIds, taskOutcomes, taskProgress, tasksLost } from './task-checks';
 import type { TaskRecords } from './task-checks';

@@ -1,8 +1,10 @@
-import { decode, Keys, MANUAL_INTERVENTION, partitionOf } from '../common';
-import type { ActorRecord, RedisClient } from '../common';
+import { Keys, MANUAL_INTERVENTION, partitionOf } from '../common';
+import type { RedisClient } from '../common';
 import { REFERRAL_TERMINAL_STATUSES, referralActor } from '../actors';
 import type { ReferralSettings } from '../actors';
 import { HttpTally, requestWithRetry } from './http';
+import { IngestWriter, newProgress, pollRecords, Pump, sampleDue } from './poll';
+import type { ProgressSamples } from './poll';
 import type { Rng } from './rng';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -51,24 +53,6 @@ export interface Referral {
   status?: string;
 }
 
-/**
- * What the polls saw of the actors still moving: each poll reads a record and its due-index score in one
- * MULTI, so a record outside the due index is a real gap, not a race with its next commit.
- */
-export interface ProgressSamples {
-  polls: number;
-  /** Non-terminal, non-manual records read. */
-  samples: number;
-  /** Records that were not in the due index: every non-terminal actor must be (invariant 4). */
-  outsideDueIndex: string[];
-  /** The longest an actor was seen past its due time, and which. */
-  maxOverdueMs: number;
-  maxOverdueActor: string;
-  /** Samples past `overdueLimitMs` (lease TTL + sweep tick + grace): moments the schedule was late. */
-  overdueSamples: number;
-  overdueLimitMs: number;
-}
-
 export interface LoadCounts {
   planned: number;
   httpAccepts: number;
@@ -105,12 +89,10 @@ export class LoadDriver {
   readonly referrals: Referral[];
   readonly http = new HttpTally();
   private readonly dup = { sameEvent: 0, otherEvent: 0, ingestAccepts: 0 };
-  private ingestEntries = 0;
-  private ingestRetries = 0;
+  private readonly ingest: IngestWriter;
+  private readonly pump: Pump;
   private completionsSent = 0;
   private completionsAcked = 0;
-  private pumping = false;
-  private pumpLoop?: Promise<void>;
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly progress: ProgressSamples;
 
@@ -119,7 +101,9 @@ export class LoadDriver {
     private readonly opts: LoadOptions,
     overdueLimitMs = 10_000,
   ) {
-    this.progress = { polls: 0, samples: 0, outsideDueIndex: [], maxOverdueMs: 0, maxOverdueActor: '', overdueSamples: 0, overdueLimitMs };
+    this.progress = newProgress(overdueLimitMs);
+    this.ingest = new IngestWriter(ctx, ctx.log, 'to the ingest stream');
+    this.pump = new Pump(() => this.pumpOnce(), ctx.log, 'status poll');
     const rng = ctx.rng.fork('plan');
     this.referrals = Array.from({ length: opts.referrals }, (_, k) => {
       const invitee = `ci${k}`;
@@ -151,8 +135,8 @@ export class LoadDriver {
       completionsSent: this.completionsSent,
       completionsAcked: this.completionsAcked,
       duplicates: { ...this.dup },
-      ingestEntries: this.ingestEntries,
-      ingestRetries: this.ingestRetries,
+      ingestEntries: this.ingest.entries,
+      ingestRetries: this.ingest.retries,
       http: { requests: this.http.sent, retries: this.http.retries, gaveUp: this.http.gaveUp, byRoute: this.http.toJSON() },
     };
   }
@@ -207,24 +191,12 @@ export class LoadDriver {
 
   /** Starts polling the accepted referrals and sending completions to the established ones. */
   startPump(intervalMs = 500): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    this.pumpLoop = (async () => {
-      while (this.pumping) {
-        try {
-          await this.pumpOnce();
-        } catch (err) {
-          this.ctx.log(`load: status poll failed (${(err as Error).message}); retrying`);
-        }
-        await sleep(intervalMs);
-      }
-    })();
+    this.pump.start(intervalMs);
   }
 
   /** Stops polling and waits for the completions in flight. */
   async stopPump(): Promise<void> {
-    this.pumping = false;
-    await this.pumpLoop;
+    await this.pump.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -232,52 +204,14 @@ export class LoadDriver {
   async pumpOnce(): Promise<void> {
     this.progress.polls++;
     const open = this.referrals.filter((r) => r.accepted && !(r.status && TERMINAL.has(r.status)));
-    const byPartition = new Map<number, Referral[]>();
-    for (const r of open) {
-      let list = byPartition.get(r.partition);
-      if (!list) byPartition.set(r.partition, (list = []));
-      list.push(r);
-    }
-    await Promise.all(
-      [...byPartition].map(async ([p, list]) => {
-        for (let i = 0; i < list.length; i += 500) {
-          const slice = list.slice(i, i + 500);
-          // One MULTI per partition (one slot): each record and its due score as of the same instant.
-          const tx = this.ctx.redis.multi();
-          for (const r of slice) {
-            const ref = { type: referralActor.type, id: r.app };
-            tx.hmgetBuffer(this.ctx.keys.actor(p, ref), 'v', 'd');
-            tx.zscore(this.ctx.keys.due(p), `${referralActor.type}/${r.app}`);
-          }
-          const replies = (await tx.exec()) ?? [];
-          const now = Date.now();
-          slice.forEach((r, j) => {
-            const [err, raw] = replies[2 * j] ?? [null, null];
-            if (err) throw err;
-            const d = (raw as Array<Buffer | null>)[1];
-            const rec = d ? decode<ActorRecord>(d) : null;
-            r.status = rec?.status ?? 'missing';
-            if (rec && !TERMINAL.has(rec.status) && rec.status !== MANUAL_INTERVENTION) this.sample(r, rec.status, replies[2 * j + 1]?.[1] as string | null, now);
-            if (r.status === 'RELATION_ESTABLISHED' && !r.taskSent) this.track(this.complete(r));
-          });
-        }
-      }),
-    );
-  }
-
-  private sample(r: Referral, status: string, due: string | null, now: number): void {
-    const pr = this.progress;
-    pr.samples++;
-    if (due === null) {
-      if (pr.outsideDueIndex.length < 50) pr.outsideDueIndex.push(`${r.app}: ${status}, not in the due index`);
-      return;
-    }
-    const overdue = now - Number(due);
-    if (overdue > pr.maxOverdueMs) {
-      pr.maxOverdueMs = overdue;
-      pr.maxOverdueActor = `${r.app} (${status})`;
-    }
-    if (overdue > pr.overdueLimitMs) pr.overdueSamples++;
+    await pollRecords(this.ctx, open, (r) => ({ partition: r.partition, type: referralActor.type, id: r.app }), (r, rec, due, now) => {
+      r.status = rec?.status ?? 'missing';
+      if (rec && !TERMINAL.has(rec.status) && rec.status !== MANUAL_INTERVENTION) {
+        this.progress.samples++;
+        sampleDue(this.progress, due, now, `${r.app} (${rec.status})`, () => `${r.app}: ${rec.status}, not in the due index`);
+      }
+      if (r.status === 'RELATION_ESTABLISHED' && !r.taskSent) this.track(this.complete(r));
+    });
   }
 
   private track(p: Promise<unknown>): void {
@@ -318,29 +252,11 @@ export class LoadDriver {
         const payload = JSON.stringify({ activityId: this.ctx.activityId, sharerId: r.sharer, inviteeId: r.invitee, sharerDevice, device, ip, settings: this.opts.settings });
         const fields = ['actor', referralActor.type, 'id', r.app, 'type', 'Accept', 'eventId', `accept-${r.app}`, 'payload', payload];
         const twice = rng.chance(this.opts.ingestDuplicateShare);
-        if (await this.xadd(fields)) r.accepted = true;
+        if (await this.ingest.xadd(fields)) r.accepted = true;
         else r.acceptFailed = true;
-        if (twice && (await this.xadd(fields))) this.dup.ingestAccepts++;
+        if (twice && (await this.ingest.xadd(fields))) this.dup.ingestAccepts++;
       }),
     );
-  }
-
-  private async xadd(fields: string[], maxMs = 60_000): Promise<boolean> {
-    const deadline = Date.now() + maxMs;
-    for (;;) {
-      try {
-        this.ingestEntries++;
-        await this.ctx.redis.xadd(this.ctx.keys.ingest(), '*', ...fields);
-        return true;
-      } catch (err) {
-        this.ingestRetries++;
-        if (Date.now() > deadline) {
-          this.ctx.log(`load: XADD to the ingest stream failed for ${maxMs / 1000} s (${(err as Error).message}); giving up on one entry`);
-          return false;
-        }
-        await sleep(250);
-      }
-    }
   }
 
   /** The task completion of an established referral, over its own path or the other one; some delivered twice. */
@@ -369,7 +285,7 @@ export class LoadDriver {
   private async sendTask(r: Referral, path: 'http' | 'ingest', eventId: string): Promise<boolean> {
     const occurredAt = Date.now();
     if (path === 'ingest') {
-      return this.xadd(['actor', referralActor.type, 'id', r.app, 'type', 'TaskCompleted', 'eventId', eventId, 'payload', JSON.stringify({ occurredAt, eventId })]);
+      return this.ingest.xadd(['actor', referralActor.type, 'id', r.app, 'type', 'TaskCompleted', 'eventId', eventId, 'payload', JSON.stringify({ occurredAt, eventId })]);
     }
     const a = await requestWithRetry(this.http, 'task-completed', this.ctx.gateway, 'POST', `/applications/${encodeURIComponent(r.app)}/task-completed`, { eventId, occurredAt });
     if (!a) return false;

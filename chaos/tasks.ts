@@ -1,10 +1,11 @@
-import { ConfigStore, decode, Keys, MANUAL_INTERVENTION, partitionOf } from '../common';
+import { ConfigStore, Keys, MANUAL_INTERVENTION, partitionOf } from '../common';
 import type { ActorRecord, RedisClient } from '../common';
 import { isTaskTerminal, TASK_ACTOR, taskActorId } from '../actors';
 import type { RewardFlowInput, TaskDefinitionInput, TaskState } from '../actors';
 import { TASK_CONFIG_KINDS } from '../apps/worker/components/task';
 import { HttpTally, requestWithRetry } from './http';
-import type { ProgressSamples } from './load';
+import { IngestWriter, newProgress, pollRecords, Pump, sampleDue } from './poll';
+import type { ProgressSamples } from './poll';
 import type { Rng } from './rng';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -168,17 +169,17 @@ export class TaskLoadDriver {
   private viaHttp = 0;
   private skippedAnswers = 0;
   private readonly dup = { sameEventAgain: 0, writtenTwice: 0 };
-  private ingestEntries = 0;
-  private ingestRetries = 0;
-  private pumping = false;
-  private pumpLoop?: Promise<void>;
+  private readonly ingest: IngestWriter;
+  private readonly pump: Pump;
 
   constructor(
     private readonly ctx: TaskLoadContext,
     private readonly opts: TaskLoadOptions,
     overdueLimitMs = 10_000,
   ) {
-    this.progress = { polls: 0, samples: 0, outsideDueIndex: [], maxOverdueMs: 0, maxOverdueActor: '', overdueSamples: 0, overdueLimitMs };
+    this.progress = newProgress(overdueLimitMs);
+    this.ingest = new IngestWriter(ctx, ctx.log, 'of a receipt');
+    this.pump = new Pump(() => this.pumpOnce(), ctx.log, 'task poll');
     const rng = ctx.rng.fork('plan');
     const plan = (userId: string, defId: PlannedTask['defId'], events: string[]): PlannedTask => {
       const taskId = taskActorId(userId, defId, 'once');
@@ -214,8 +215,8 @@ export class TaskLoadDriver {
       viaHttp: this.viaHttp,
       skippedAnswers: this.skippedAnswers,
       duplicates: { ...this.dup },
-      ingestEntries: this.ingestEntries,
-      ingestRetries: this.ingestRetries,
+      ingestEntries: this.ingest.entries,
+      ingestRetries: this.ingest.retries,
       http: { requests: this.http.sent, retries: this.http.retries, gaveUp: this.http.gaveUp, byRoute: this.http.toJSON() },
     };
   }
@@ -290,10 +291,10 @@ export class TaskLoadDriver {
     if (path === 'ingest') {
       this.viaIngest++;
       const fields = ['event', event, 'userId', userId, 'eventId', eventId, 'occurredAt', String(occurredAt)];
-      ok = await this.xadd(fields);
+      ok = await this.ingest.xadd(fields);
       if (twice) {
         this.dup.writtenTwice++;
-        await this.xadd(fields);
+        await this.ingest.xadd(fields);
       }
     } else {
       this.viaHttp++;
@@ -334,94 +335,30 @@ export class TaskLoadDriver {
     }
   }
 
-  private async xadd(fields: string[], maxMs = 60_000): Promise<boolean> {
-    const deadline = Date.now() + maxMs;
-    for (;;) {
-      try {
-        this.ingestEntries++;
-        await this.ctx.redis.xadd(this.ctx.keys.ingest(), '*', ...fields);
-        return true;
-      } catch (err) {
-        this.ingestRetries++;
-        if (Date.now() > deadline) {
-          this.ctx.log(`load: XADD of a receipt failed for ${maxMs / 1000} s (${(err as Error).message}); giving up on one entry`);
-          return false;
-        }
-        await sleep(250);
-      }
-    }
-  }
-
   /** Starts polling the tasks' records (every `intervalMs`) until stopPump. */
   startPump(intervalMs = 500): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    this.pumpLoop = (async () => {
-      while (this.pumping) {
-        try {
-          await this.pumpOnce();
-        } catch (err) {
-          this.ctx.log(`load: task poll failed (${(err as Error).message}); retrying`);
-        }
-        await sleep(intervalMs);
-      }
-    })();
+    this.pump.start(intervalMs);
   }
 
   async stopPump(): Promise<void> {
-    this.pumping = false;
-    await this.pumpLoop;
+    await this.pump.stop();
   }
 
   /** Polls the touched tasks that are not terminal: status, and (for moving ones) the due score in the same MULTI. */
   async pumpOnce(): Promise<void> {
     this.progress.polls++;
     const open = this.touched().filter((t) => !t.terminal);
-    const byPartition = new Map<number, PlannedTask[]>();
-    for (const t of open) {
-      let list = byPartition.get(t.partition);
-      if (!list) byPartition.set(t.partition, (list = []));
-      list.push(t);
-    }
-    await Promise.all(
-      [...byPartition].map(async ([p, list]) => {
-        for (let i = 0; i < list.length; i += 500) {
-          const slice = list.slice(i, i + 500);
-          const tx = this.ctx.redis.multi();
-          for (const t of slice) {
-            tx.hmgetBuffer(this.ctx.keys.actor(p, { type: TASK_ACTOR, id: t.taskId }), 'v', 'd');
-            tx.zscore(this.ctx.keys.due(p), `${TASK_ACTOR}/${t.taskId}`);
-          }
-          const replies = (await tx.exec()) ?? [];
-          const now = Date.now();
-          slice.forEach((t, j) => {
-            const [err, raw] = replies[2 * j] ?? [null, null];
-            if (err) throw err;
-            const d = (raw as Array<Buffer | null>)[1];
-            const rec = d ? decode<ActorRecord<TaskState>>(d) : null;
-            t.status = rec?.status ?? 'missing';
-            t.terminal = rec ? isTaskTerminal(rec.state) : false;
-            if (rec && !t.terminal && rec.status !== MANUAL_INTERVENTION) this.sample(t, rec, replies[2 * j + 1]?.[1] as string | null, now);
-          });
-        }
-      }),
-    );
+    await pollRecords<PlannedTask, TaskState>(this.ctx, open, (t) => ({ partition: t.partition, type: TASK_ACTOR, id: t.taskId }), (t, rec, due, now) => {
+      t.status = rec?.status ?? 'missing';
+      t.terminal = rec ? isTaskTerminal(rec.state) : false;
+      if (rec && !t.terminal && rec.status !== MANUAL_INTERVENTION) this.sample(t, rec, due, now);
+    });
   }
 
   /** A moving task with a timer or a call pending must be in the due index (one with neither waits for events). */
   private sample(t: PlannedTask, rec: ActorRecord<TaskState>, due: string | null, now: number): void {
-    const pr = this.progress;
-    pr.samples++;
+    this.progress.samples++;
     if (rec.scheduleTime === null) return;
-    if (due === null) {
-      if (pr.outsideDueIndex.length < 50) pr.outsideDueIndex.push(`task ${t.taskId}: ${rec.status}, due at ${rec.scheduleTime} but not in the due index`);
-      return;
-    }
-    const overdue = now - Number(due);
-    if (overdue > pr.maxOverdueMs) {
-      pr.maxOverdueMs = overdue;
-      pr.maxOverdueActor = `task ${t.taskId} (${rec.status})`;
-    }
-    if (overdue > pr.overdueLimitMs) pr.overdueSamples++;
+    sampleDue(this.progress, due, now, `task ${t.taskId} (${rec.status})`, () => `task ${t.taskId}: ${rec.status}, due at ${rec.scheduleTime} but not in the due index`);
   }
 }
