@@ -1,13 +1,11 @@
-import { decode, ENVELOPE_FIELD } from '../codec';
 import type { ActorDefinition } from '../actor/define-actor';
 import type { AuditRecord } from '../actor/turn';
 import { assertValidId, assertValidTypeName } from '../ids';
 import { actorAddress, ActorRef, partitionOf } from '../partitioning';
-import { commandBuffer } from '../redis/connection';
 import { RedisActorStore } from '../runtime/actor-store';
 import { OPS_ERRORS, OpsContext, OpsError } from './context';
 import { SUCCESS_STATUSES } from './inspect';
-import { fieldMap } from './streams';
+import { scanAuditNewestFirst } from './audit-stream';
 
 /** One reason an actor is not rewarded, as its definition's `explain` gives it. */
 export type AuditReason = ReturnType<NonNullable<ActorDefinition['explain']>>[number];
@@ -44,7 +42,6 @@ export interface AuditOptions {
   scanLimit?: number;
 }
 
-const PAGE = 1000;
 /**
  * How far past the oldest history record's turn time the stream scan starts. A record's stream id is Redis's
  * clock at commit, a little after the worker's turn time; the margin absorbs the turn and clock skew, so the
@@ -112,26 +109,7 @@ function explainSafely(definition: ActorDefinition<any, any>, state: unknown): A
  * record), reading newest first from just after `oldest`'s turn, at most `scanLimit` entries.
  */
 async function olderInStream(ctx: OpsContext, partition: number, actor: string, oldest: AuditRecord, scanLimit: number): Promise<{ found: boolean; scanned: number }> {
-  const stream = ctx.keys.audit(partition);
-  let end = String(oldest.at + SKEW_MS);
-  let scanned = 0;
-  while (scanned < scanLimit) {
-    const want = Math.min(PAGE, scanLimit - scanned);
-    const page = (await commandBuffer(ctx.redis, 'XREVRANGE', stream, end, '-', 'COUNT', want)) as Array<[Buffer, Buffer[]]>;
-    for (const [, fields] of page) {
-      scanned++;
-      const bytes = fieldMap(fields).get(ENVELOPE_FIELD);
-      if (!bytes) continue;
-      let record: AuditRecord;
-      try {
-        record = decode<AuditRecord>(bytes);
-      } catch {
-        continue; // not an audit record this build can read
-      }
-      if (record.actor === actor && record.version < oldest.version) return { found: true, scanned };
-    }
-    if (page.length < want) break;
-    end = `(${page[page.length - 1][0].toString()}`;
-  }
-  return { found: false, scanned };
+  let found = false;
+  const { scanned } = await scanAuditNewestFirst(ctx, partition, String(oldest.at + SKEW_MS), scanLimit, (_id, record) => (found = record.actor === actor && record.version < oldest.version));
+  return { found, scanned };
 }

@@ -1,12 +1,10 @@
-import { decode, ENVELOPE_FIELD } from '../codec';
 import type { ActorRecord } from '../actor/record';
 import type { AuditRecord } from '../actor/turn';
 import { assertValidId, assertValidTypeName } from '../ids';
 import { actorAddress, ActorRef, partitionOf } from '../partitioning';
-import { commandBuffer } from '../redis/connection';
 import { RedisActorStore } from '../runtime/actor-store';
 import type { OpsContext } from './context';
-import { fieldMap } from './streams';
+import { scanAuditNewestFirst } from './audit-stream';
 
 /** Statuses that are a success, nothing to explain: a referral with both sides granted, a user task rewarded. */
 export const SUCCESS_STATUSES: ReadonlySet<string> = new Set(['BOTH_REWARDED', 'REWARDED']);
@@ -100,38 +98,15 @@ export async function inspect(ctx: OpsContext, ref: ActorRef, options: InspectOp
   };
 }
 
-const AUDIT_PAGE = 1000;
-
 async function auditOf(ctx: OpsContext, partition: number, actor: string, limit: number, scanLimit: number): Promise<Inspection['audit']> {
-  const stream = ctx.keys.audit(partition);
   const found: AuditEntry[] = [];
-  let end = '+';
-  let scanned = 0;
-  let complete = false;
-  while (found.length < limit && scanned < scanLimit) {
-    const want = Math.min(AUDIT_PAGE, scanLimit - scanned);
-    const page = (await commandBuffer(ctx.redis, 'XREVRANGE', stream, end, '-', 'COUNT', want)) as Array<[Buffer, Buffer[]]>;
-    for (const [idBuf, fields] of page) {
-      scanned++;
-      const bytes = fieldMap(fields).get(ENVELOPE_FIELD);
-      if (!bytes) continue;
-      let record: AuditRecord;
-      try {
-        record = decode<AuditRecord>(bytes);
-      } catch {
-        continue; // not an audit record this build can read; the timeline shows what it can
-      }
-      if (record.actor === actor) found.push({ id: idBuf.toString(), ...record });
-      if (found.length >= limit) break;
-    }
-    if (page.length < want) {
-      // The whole stream was read: every record of the actor still in it is here (unless the limit cut it short).
-      complete = found.length < limit;
-      break;
-    }
-    end = `(${page[page.length - 1][0].toString()}`;
-  }
-  return { entries: found.reverse(), scanned, complete };
+  if (limit < 1) return { entries: found, scanned: 0, complete: false };
+  const scan = await scanAuditNewestFirst(ctx, partition, '+', scanLimit, (id, record) => {
+    if (record.actor === actor) found.push({ id, ...record });
+    return found.length >= limit;
+  });
+  // The whole stream was read: every record of the actor still in it is here (unless the limit cut it short).
+  return { entries: found.reverse(), scanned: scan.scanned, complete: scan.exhausted && found.length < limit };
 }
 
 /**
