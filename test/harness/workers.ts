@@ -11,6 +11,24 @@ export function fastRuntime(ns: string, extra: Record<string, unknown> = {}) {
   return { namespace: ns, partitions: 8, heartbeatMs: 100, memberTtlMs: 800, leaseTtlMs: 800, tickMs: 20, retryBaseMs: 10, claimIdleMs: 2000, ...extra };
 }
 
+/**
+ * The environment of a spawned worker (spawnWorker) with fastRuntime's hand-over settings, and /metrics off
+ * (PROPEL_METRICS_PORT 0) unless `extra` names a port; `extra` adds or overrides variables.
+ */
+export function fastWorkerEnv(ns: string, partitions: number, extra: Record<string, string> = {}): Record<string, string> {
+  const r = fastRuntime(ns, { partitions });
+  return {
+    PROPEL_NAMESPACE: ns,
+    PROPEL_PARTITIONS: String(partitions),
+    PROPEL_HEARTBEAT_MS: String(r.heartbeatMs),
+    PROPEL_MEMBER_TTL_MS: String(r.memberTtlMs),
+    PROPEL_LEASE_TTL_MS: String(r.leaseTtlMs),
+    PROPEL_TICK_MS: String(r.tickMs),
+    PROPEL_METRICS_PORT: '0',
+    ...extra,
+  };
+}
+
 /** Starts a worker in this process; resolves once it has taken its partitions. */
 export async function startWorker(url: string, options: Omit<RedisStreamsServerOptions, 'config'> & { runtime: Record<string, unknown> }): Promise<RedisStreamsServer> {
   const config: PropelOptions = { redis: { url }, runtime: options.runtime };

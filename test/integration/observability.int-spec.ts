@@ -9,7 +9,7 @@ import { compileNotifierConfig, LogChannel, Notifier, NotifierKeys, notifierMetr
 import { sampleOf, scrape } from '../harness/metrics';
 import { startTestRedis, TestRedis, uniqueNamespace, useTestRedis } from '../harness/redis';
 import { freePort } from '../harness/redis-server';
-import { backlog, fastRuntime, spawnWorker, startWorker, waitFor, WorkerProcess } from '../harness/workers';
+import { backlog, fastRuntime, fastWorkerEnv, spawnWorker, startWorker, waitFor, WorkerProcess } from '../harness/workers';
 
 interface HealthBody {
   status: string;
@@ -38,10 +38,7 @@ describe('worker /metrics and /health: counters move by what was sent; 503 with 
     server = await startTestRedis();
     redis = new Redis(server.url);
     const port = await freePort();
-    worker = spawnWorker(server.url, {
-      PROPEL_NAMESPACE: ns, PROPEL_PARTITIONS: String(partitions), PROPEL_METRICS_PORT: String(port),
-      PROPEL_HEARTBEAT_MS: '100', PROPEL_MEMBER_TTL_MS: '800', PROPEL_LEASE_TTL_MS: '800', PROPEL_TICK_MS: '20',
-    });
+    worker = spawnWorker(server.url, fastWorkerEnv(ns, partitions, { PROPEL_METRICS_PORT: String(port) }));
     await worker.workerId;
     base = `http://127.0.0.1:${port}`;
     client = new RedisStreamsClient({ redis: { url: server.url }, runtime: { namespace: ns, partitions } });

@@ -6,7 +6,7 @@ import { referralActor, type ReferralState, type RewardSide } from '../../actors
 import { ActivityComponent, ActivityKeys, components, type Grant } from '../../apps/worker/components/activity';
 import { compileNotifierConfig, LogChannel, Notifier, NotifierKeys, WebhookChannel } from '../../apps/notifier';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { backlog, fastRuntime, spawnWorker, startWorker, waitFor, type WorkerProcess } from '../harness/workers';
+import { backlog, fastRuntime, fastWorkerEnv, spawnWorker, startWorker, waitFor, type WorkerProcess } from '../harness/workers';
 
 const PARTITIONS = 8;
 /** Short retry rounds so a call cut off by the kill is re-driven quickly (the defaults are 5 s and up). */
@@ -77,19 +77,14 @@ describe('referral faults through the whole system (scenarios 13 and 15)', () =>
 
     // The victim owns every partition alone, so the kill hits all the work; its activity calls take 40 ms
     // each (PROPEL_FAULT_ACTIVITY_DELAY_MS), so reward calls are in flight when it dies.
-    const victim = spawnWorker(env.url, {
-      PROPEL_NAMESPACE: ns,
-      PROPEL_PARTITIONS: String(PARTITIONS),
-      PROPEL_HEARTBEAT_MS: '100',
-      PROPEL_MEMBER_TTL_MS: '800',
+    const victim = spawnWorker(env.url, fastWorkerEnv(ns, PARTITIONS, {
       PROPEL_LEASE_TTL_MS: String(LEASE_TTL_MS),
-      PROPEL_TICK_MS: '20',
       PROPEL_CLAIM_IDLE_MS: '1000',
       PROPEL_ACTOR_LEASE_MS: String(ACTOR_LEASE_MS),
       PROPEL_CALL_TIMEOUT_MS: String(CALL_TIMEOUT_MS),
       PROPEL_FAULT_ACTIVITY_DELAY_MS: '40',
       PROPEL_WORKER_ID: 'faults-victim',
-    });
+    }));
     children.push(victim);
     const client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions: PARTITIONS } });
     let survivor: RedisStreamsServer | undefined;

@@ -2,17 +2,9 @@ import { Redis } from 'ioredis';
 import { Keys, partitionOf, RedisStreamsClient } from '../../common';
 import { counterActor, CounterState } from '../../actors';
 import { startTestRedis, TestRedis, uniqueNamespace } from '../harness/redis';
-import { backlog, readRecord, spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
+import { backlog, fastWorkerEnv, readRecord, spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
 
 const PARTITIONS = 8;
-const fastEnv = (ns: string) => ({
-  PROPEL_NAMESPACE: ns,
-  PROPEL_PARTITIONS: String(PARTITIONS),
-  PROPEL_HEARTBEAT_MS: '100',
-  PROPEL_MEMBER_TTL_MS: '800',
-  PROPEL_LEASE_TTL_MS: '800',
-  PROPEL_TICK_MS: '20',
-});
 
 async function leaseHolders(redis: Redis, keys: Keys): Promise<Array<string | null>> {
   return Promise.all([...Array(PARTITIONS).keys()].map((p) => redis.get(keys.lease(p))));
@@ -38,8 +30,8 @@ describe('worker killed with SIGKILL (invariants 2 and 4, scenario 13)', () => {
     const keys = new Keys(ns);
     // Fixed ids: with random ones, rendezvous hashing gives one worker all 8 partitions about 1 run in 128.
     // These two split them 3/5 (assignedPartitions).
-    const a = spawnWorker(server.url, { ...fastEnv(ns), PROPEL_WORKER_ID: 'kill-a' });
-    const b = spawnWorker(server.url, { ...fastEnv(ns), PROPEL_WORKER_ID: 'kill-b' });
+    const a = spawnWorker(server.url, fastWorkerEnv(ns, PARTITIONS, { PROPEL_WORKER_ID: 'kill-a' }));
+    const b = spawnWorker(server.url, fastWorkerEnv(ns, PARTITIONS, { PROPEL_WORKER_ID: 'kill-b' }));
     workers.push(a, b);
     const [idA, idB] = await Promise.all([a.workerId, b.workerId]);
     await waitFor(async () => {

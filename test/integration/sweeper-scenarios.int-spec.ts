@@ -7,7 +7,7 @@ import { counterActor, CounterState, referralActor } from '../../actors';
 import { opsJson, runOps } from '../harness/ops';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
 import { auditOf, fastSweep, startSweeper, stickOwner, ticksInInbox, writeOverdueReferrals } from '../harness/sweepers';
-import { backlog, fastRuntime, readRecord, spawnWorker, startWorker, waitFor, WorkerProcess } from '../harness/workers';
+import { backlog, fastRuntime, fastWorkerEnv, readRecord, spawnWorker, startWorker, waitFor, WorkerProcess } from '../harness/workers';
 
 const P = 8;
 
@@ -133,10 +133,9 @@ describe('sweepers: scenarios 12–14', () => {
   it('scenario 13: a worker killed with SIGKILL mid-stream — within lease TTL + one sweep nothing is stuck, and no timer ran twice', async () => {
     const ns = uniqueNamespace('swp13');
     const keys = new Keys(ns);
-    const workerEnv = { PROPEL_NAMESPACE: ns, PROPEL_PARTITIONS: String(P), PROPEL_HEARTBEAT_MS: '100', PROPEL_MEMBER_TTL_MS: '800', PROPEL_LEASE_TTL_MS: '800', PROPEL_TICK_MS: '20' };
     // Fixed ids that split the 8 partitions 3/5 (see sigkill-failover.int-spec.ts).
-    const a: WorkerProcess = spawnWorker(env.url, { ...workerEnv, PROPEL_WORKER_ID: 'kill-a' });
-    const b: WorkerProcess = spawnWorker(env.url, { ...workerEnv, PROPEL_WORKER_ID: 'kill-b' });
+    const a: WorkerProcess = spawnWorker(env.url, fastWorkerEnv(ns, P, { PROPEL_WORKER_ID: 'kill-a' }));
+    const b: WorkerProcess = spawnWorker(env.url, fastWorkerEnv(ns, P, { PROPEL_WORKER_ID: 'kill-b' }));
     cleanup.push(() => [a, b].forEach((w) => w.child.exitCode === null && w.child.kill('SIGKILL')));
     await Promise.all([a.workerId, b.workerId]);
     await waitFor(async () => {

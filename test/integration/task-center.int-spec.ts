@@ -6,7 +6,7 @@ import type { ActiveTaskState, ReferralState, TaskDefinitionInput, TaskState } f
 import { ActivityComponent, ActivityKeys } from '../../apps/worker/components/activity';
 import { TASK_CONFIG_KINDS, TaskKeys, TaskRewards } from '../../apps/worker/components/task';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { readRecord, spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
+import { fastWorkerEnv, readRecord, spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
 
 // The task center end to end through a real worker process (apps/worker/main.ts): definitions and flows in the
 // configuration center, receipts as plain XADDs on the ingest stream, rewards through the reward components.
@@ -35,15 +35,7 @@ function tests(env: ReturnType<typeof useTestRedis>): void {
     store = new ConfigStore(redis, ns, TASK_CONFIG_KINDS);
     rewards = new TaskRewards(redis, taskKeys);
     client = new RedisStreamsClient({ redis: { url: env.url }, runtime: { namespace: ns, partitions: PARTITIONS } });
-    worker = spawnWorker(env.url, {
-      PROPEL_NAMESPACE: ns,
-      PROPEL_PARTITIONS: String(PARTITIONS),
-      PROPEL_HEARTBEAT_MS: '100',
-      PROPEL_MEMBER_TTL_MS: '800',
-      PROPEL_LEASE_TTL_MS: '800',
-      PROPEL_TICK_MS: '20',
-      PROPEL_METRICS_PORT: '0',
-    });
+    worker = spawnWorker(env.url, fastWorkerEnv(ns, PARTITIONS));
     await worker.workerId;
   }, 60_000);
 

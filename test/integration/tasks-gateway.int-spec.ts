@@ -4,7 +4,7 @@ import { Keys } from '../../common';
 import { createGateway, Gateway } from '../../apps/gateway/gateway.app';
 import { CLAIM_OPERATION, TaskCenter } from '../../apps/gateway/tasks';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
+import { fastWorkerEnv, spawnWorker, waitFor, WorkerProcess } from '../harness/workers';
 
 const ADMIN_TOKEN = 'test-admin-token';
 const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -18,17 +18,6 @@ interface Answer<T = any> {
   body: T;
   headers: Headers;
 }
-
-/** Settings that make a spawned worker take its partitions quickly. */
-const workerEnv = (ns: string) => ({
-  PROPEL_NAMESPACE: ns,
-  PROPEL_PARTITIONS: String(PARTITIONS),
-  PROPEL_HEARTBEAT_MS: '100',
-  PROPEL_MEMBER_TTL_MS: '800',
-  PROPEL_LEASE_TTL_MS: '800',
-  PROPEL_TICK_MS: '20',
-  PROPEL_METRICS_PORT: '0',
-});
 
 async function listen(gateway: Gateway): Promise<string> {
   await gateway.app.listen(0, '127.0.0.1');
@@ -68,7 +57,7 @@ describe('gateway: task center over HTTP (merchants, claims, receipts) with a re
 
     beforeAll(async () => {
       Logger.overrideLogger(['warn', 'error']);
-      worker = spawnWorker(env.url, workerEnv(ns));
+      worker = spawnWorker(env.url, fastWorkerEnv(ns, PARTITIONS));
       await worker.workerId;
       gateway = await createGateway(
         {
@@ -381,7 +370,7 @@ describe('gateway: task center over HTTP (merchants, claims, receipts) with a re
       const queued = await call('POST', '/receipts', { userId: 'q', event: 'user.signed_in', eventId: 'e-1' });
       expect(queued).toMatchObject({ status: 202, body: { tasks: [], queued: ['q:auto-1:once'], message: expect.stringContaining('queued') } });
       // A worker comes up and applies the queued receipt. Read through the gateway's own reader: the GET route is limited too.
-      worker = spawnWorker(env.url, workerEnv(ns));
+      worker = spawnWorker(env.url, fastWorkerEnv(ns, PARTITIONS));
       await worker.workerId;
       await waitFor(async () => (await center.task('q:auto-1:once'))?.view.progress === 1, 15_000, 'the queued receipt applied');
       for (const eventId of ['e-2', 'e-3']) expect([200, 202]).toContain((await call('POST', '/receipts', { userId: 'q', event: 'user.signed_in', eventId })).status);
