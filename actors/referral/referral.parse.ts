@@ -1,46 +1,12 @@
-import type { CallReply } from '../../common/actor';
-import { assertValidId } from '../../common/ids';
+import { callReply, id, intIn, object, optionalId, text, time } from '../shared/parse';
 import { parseTaskTerms } from '../task/task.parse';
 import { DEFAULT_REFERRAL_SETTINGS, ReferralMessage, ReferralSettings } from './referral.types';
-
-type Raw = Record<string, unknown>;
 
 const HOUR_MS = 3_600_000;
 const MAX_DEADLINE_HOURS = 24 * 366;
 const MAX_RETRIES = 100;
 const MAX_BACKOFF_MS = 24 * HOUR_MS;
 const MAX_REASON_LENGTH = 500;
-
-/** An id that may reach keys and logs: non-empty, at most 200 characters, no braces or control characters. */
-function id(m: Raw, field: string, what: string): string {
-  return assertValidId(m[field], `${what}.${field}`);
-}
-
-function optionalId(m: Raw, field: string, what: string): string | undefined {
-  return m[field] === undefined ? undefined : id(m, field, what);
-}
-
-/** Free text a person wrote (an operator's reason): 1 to `max` characters, no control characters. */
-function text(value: unknown, what: string, max: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new TypeError(`${what} must be a string of 1 to ${max} characters`);
-  // Control characters would garble logs and terminals that show the reason.
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw new TypeError(`${what} must not contain control characters`);
-  return value;
-}
-
-function time(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`${what} must be a time in ms since the epoch (a non-negative integer)`);
-  }
-  return value;
-}
-
-function intIn(value: unknown, min: number, max: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
 
 /**
  * Fills an Accept's partial settings from the defaults and checks them together (base ≤ cap), so every
@@ -61,25 +27,14 @@ export function resolveSettings(partial: Partial<ReferralSettings> = {}): Referr
 
 function parseSettings(raw: unknown): Partial<ReferralSettings> | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new TypeError('Accept.settings must be an object');
+  const settings = object(raw, 'Accept.settings');
   const known = new Set(Object.keys(DEFAULT_REFERRAL_SETTINGS));
-  const unknown = Object.keys(raw).filter((k) => !known.has(k));
+  const unknown = Object.keys(settings).filter((k) => !known.has(k));
   // A misspelt setting would silently fall back to its default: refuse it instead.
   if (unknown.length > 0) throw new TypeError(`Accept.settings has unknown fields: ${unknown.join(', ')}`);
-  const partial = raw as Partial<ReferralSettings>;
+  const partial = settings as Partial<ReferralSettings>;
   resolveSettings(partial);
   return partial;
-}
-
-function parseReply<T extends string>(m: Raw, type: T): CallReply<T> {
-  const key = id(m, 'key', type);
-  if (m.ok === true) return { type, key, ok: true, value: m.value };
-  if (m.ok !== false) throw new TypeError(`${type}.ok must be true or false`);
-  const e = m.error as Raw | null | undefined;
-  if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || e.code.length === 0 || typeof e.message !== 'string' || typeof e.retryable !== 'boolean') {
-    throw new TypeError(`${type} with ok: false needs error { code: non-empty string, message: string, retryable: boolean }`);
-  }
-  return { type, key, ok: false, error: { code: e.code, message: e.message, retryable: e.retryable } };
 }
 
 /**
@@ -87,8 +42,7 @@ function parseReply<T extends string>(m: Raw, type: T): CallReply<T> {
  * runtime dead-letters what this refuses, so a malformed message never reaches `decide`.
  */
 export function parseReferralMessage(raw: unknown): ReferralMessage {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new TypeError('a referral message must be an object');
-  const m = raw as Raw;
+  const m = object(raw, 'a referral message');
   switch (m.type) {
     case 'Accept': {
       const device = optionalId(m, 'device', 'Accept');
@@ -129,7 +83,7 @@ export function parseReferralMessage(raw: unknown): ReferralMessage {
     case 'RelationResult':
     case 'SharerRewardResult':
     case 'InviteeRewardResult':
-      return parseReply(m, m.type);
+      return callReply(m, m.type);
     default:
       throw new TypeError(`unknown referral message type ${JSON.stringify(m.type)}`);
   }

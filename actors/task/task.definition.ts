@@ -14,11 +14,20 @@ const idPart = z
   .max(64)
   .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" and "-" only');
 
+/** Longest event type (`order.paid`) a definition, a claim's terms or a receipt may name. */
+export const MAX_EVENT_TYPE_LENGTH = 64;
+const EVENT_TYPE = /^[a-z][a-z0-9_.-]*$/;
+
+/** An event type: lower case letters, digits, ".", "_" and "-", starting with a letter, at most 64 characters. */
+export function isEventType(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_EVENT_TYPE_LENGTH && EVENT_TYPE.test(value);
+}
+
 const eventName = z
   .string()
   .min(1)
-  .max(64)
-  .regex(/^[a-z][a-z0-9_.-]*$/, 'an event type is lower case: letters, digits, ".", "_" and "-", starting with a letter');
+  .max(MAX_EVENT_TYPE_LENGTH)
+  .regex(EVENT_TYPE, 'an event type is lower case: letters, digits, ".", "_" and "-", starting with a letter');
 
 /** An IANA time zone the runtime's Intl knows (the merchant's: daily and weekly periods follow it, DST included). */
 const timeZone = z.string().refine(

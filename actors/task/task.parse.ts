@@ -1,9 +1,9 @@
 import type { CallReply } from '../../common/actor';
-import { assertValidId, assertValidTypeName } from '../../common/ids';
+import { assertValidTypeName } from '../../common/ids';
+import { callReply, id, intIn, object, optionalId, optionalTime, positive, Raw, text, time } from '../shared/parse';
+import { isEventType, MAX_EVENT_TYPE_LENGTH } from './task.definition';
 import type { RewardPolicy, TaskTerms } from './task.definition';
 import type { ClaimMessage, ProgressMessage, RewardCallValue, TaskMessage, TaskOrigin } from './task.types';
-
-type Raw = Record<string, unknown>;
 
 const HOUR_MS = 3_600_000;
 const MAX_REASON_LENGTH = 500;
@@ -13,58 +13,10 @@ const MAX_AMOUNT = 1e15;
 const MAX_EVENTS = 16;
 const MAX_STAGES = 20;
 const TASK_TYPES: ReadonlySet<string> = new Set(['one-shot', 'cumulative', 'staged', 'deadline', 'recurring']);
-const EVENT_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-function object(value: unknown, what: string): Raw {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${what} must be an object`);
-  return value as Raw;
-}
-
-function id(m: Raw, field: string, what: string): string {
-  return assertValidId(m[field], `${what}.${field}`);
-}
-
-function optionalId(m: Raw, field: string, what: string): string | undefined {
-  return m[field] === undefined ? undefined : id(m, field, what);
-}
-
-function time(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`${what} must be a time in ms since the epoch (a non-negative integer)`);
-  }
-  return value;
-}
-
-function optionalTime(m: Raw, field: string, what: string): number | undefined {
-  return m[field] === undefined ? undefined : time(m[field], `${what}.${field}`);
-}
-
-function intIn(value: unknown, min: number, max: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function positive(value: unknown, max: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new TypeError(`${what} must be a finite number above 0 and at most ${max}`);
-  }
-  return value;
-}
-
-/** Free text a person wrote (a termination reason): 1 to `max` characters, no control characters. */
-function text(value: unknown, what: string, max: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new TypeError(`${what} must be a string of 1 to ${max} characters`);
-  // Control characters would garble the logs and terminals that show the reason.
-  if (CONTROL.test(value)) throw new TypeError(`${what} must not contain control characters`);
-  return value;
-}
 
 function eventName(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !EVENT_NAME.test(value)) {
-    throw new TypeError(`${what} must be an event type: lower case letters, digits, ".", "_" and "-", starting with a letter, at most 64 characters`);
+  if (!isEventType(value)) {
+    throw new TypeError(`${what} must be an event type: lower case letters, digits, ".", "_" and "-", starting with a letter, at most ${MAX_EVENT_TYPE_LENGTH} characters`);
   }
   return value;
 }
@@ -156,17 +108,6 @@ function progress(m: Raw): ProgressMessage {
   };
 }
 
-function reply<T extends string>(m: Raw, type: T): CallReply<T> {
-  const key = id(m, 'key', type);
-  if (m.ok === true) return { type, key, ok: true, value: m.value };
-  if (m.ok !== false) throw new TypeError(`${type}.ok must be true or false`);
-  const e = m.error as Raw | null | undefined;
-  if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || e.code.length === 0 || typeof e.message !== 'string' || typeof e.retryable !== 'boolean') {
-    throw new TypeError(`${type} with ok: false needs error { code: non-empty string, message: string, retryable: boolean }`);
-  }
-  return { type, key, ok: false, error: { code: e.code, message: e.message, retryable: e.retryable } };
-}
-
 /**
  * Validates a raw task message and returns it typed; throws a TypeError (or an INVALID_ID TerminalError) with a
  * reason a person can act on, which the runtime dead-letters as INVALID_MESSAGE, so `decide` only sees sane
@@ -193,9 +134,9 @@ export function parseTaskMessage(raw: unknown): TaskMessage {
     case 'Replay':
       return { type: m.type };
     case 'RewardResult':
-      return reply(m, 'RewardResult') as CallReply<'RewardResult', RewardCallValue>;
+      return callReply(m, 'RewardResult') as CallReply<'RewardResult', RewardCallValue>;
     case 'SubscriptionResult':
-      return reply(m, 'SubscriptionResult');
+      return callReply(m, 'SubscriptionResult');
     default:
       throw new TypeError(`unknown task message type ${JSON.stringify(m.type)?.slice(0, 80)}`);
   }

@@ -2,8 +2,9 @@ import type { ConfigItem } from '../../common/config-center/types';
 import { DEFAULTS } from '../../common/constants';
 import { TerminalError } from '../../common/errors';
 import { assertValidId } from '../../common/ids';
+import { isRecord } from '../shared/parse';
 import type { TaskDefinition } from './task.definition';
-import { termsOf } from './task.definition';
+import { isEventType, MAX_EVENT_TYPE_LENGTH, termsOf } from './task.definition';
 import { periodOf } from './task.period';
 import { taskActorId } from './task.types';
 import type { ProgressMessage } from './task.types';
@@ -49,8 +50,6 @@ export const RECEIPT_SKIPS = {
  */
 export const MAX_TASK_USER_ID_LENGTH = 100;
 
-const EVENT_NAME = /^[a-z][a-z0-9_.-]*$/;
-const MAX_EVENT_LENGTH = 64;
 const MAX_FIELDS = 32;
 const MAX_FIELD_NAME = 64;
 const MAX_FIELD_TEXT = 1_000;
@@ -76,10 +75,10 @@ function idProblem(value: unknown, what: string, maxLength?: number): string | u
  * absent, is `defaultOccurredAt` if given (the gateway passes its clock; the ingest path does not).
  */
 export function parseReceipt(raw: unknown, defaultOccurredAt?: number): Receipt {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (!isRecord(raw)) {
     throw new TerminalError(INVALID_RECEIPT, 'a receipt must be an object with userId, event, eventId and occurredAt (optional: amount, fields)');
   }
-  const r = raw as Record<string, unknown>;
+  const r = raw;
   const problems: string[] = [];
   const stray = Object.keys(r).filter((k) => !RECEIPT_KEYS.has(k));
   if (stray.length > 0) {
@@ -90,8 +89,8 @@ export function parseReceipt(raw: unknown, defaultOccurredAt?: number): Receipt 
   if (userProblem) problems.push(userProblem);
   else if ((r.userId as string).includes(':')) problems.push("userId must not contain ':' (task ids join user, task and period with ':')");
 
-  if (typeof r.event !== 'string' || r.event.length === 0 || r.event.length > MAX_EVENT_LENGTH || !EVENT_NAME.test(r.event)) {
-    problems.push(`event must be an event type of 1 to ${MAX_EVENT_LENGTH} characters, lower case: letters, digits, ".", "_" and "-", starting with a letter (e.g. "order.paid")`);
+  if (!isEventType(r.event)) {
+    problems.push(`event must be an event type of 1 to ${MAX_EVENT_TYPE_LENGTH} characters, lower case: letters, digits, ".", "_" and "-", starting with a letter (e.g. "order.paid")`);
   }
 
   const eventIdProblem = idProblem(r.eventId, 'eventId');
@@ -113,10 +112,10 @@ export function parseReceipt(raw: unknown, defaultOccurredAt?: number): Receipt 
   let fields: Receipt['fields'];
   if (r.fields !== undefined) {
     const f = r.fields;
-    if (typeof f !== 'object' || f === null || Array.isArray(f)) {
+    if (!isRecord(f)) {
       problems.push('fields must be an object of event fields (strings, numbers, booleans)');
     } else {
-      const entries = Object.entries(f as Record<string, unknown>);
+      const entries = Object.entries(f);
       if (entries.length > MAX_FIELDS) problems.push(`fields has ${entries.length} entries; at most ${MAX_FIELDS} are accepted`);
       else {
         fields = {};
