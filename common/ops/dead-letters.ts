@@ -136,7 +136,7 @@ export async function listDead(ctx: OpsContext, options: ListDeadOptions = {}): 
       scanned += page.length;
       for (const [idBuf, fields] of page) {
         const letter = decodeDeadLetter(source, idBuf.toString(), fields);
-        if (!options.code || letter.code === options.code || letter.cause === options.code) items.push(letter);
+        if (!options.code || hasCode(letter, options.code)) items.push(letter);
         if (items.length >= limit) break;
       }
       end = `(${page[page.length - 1][0].toString()}`;
@@ -145,6 +145,11 @@ export async function listDead(ctx: OpsContext, options: ListDeadOptions = {}): 
   }, options.onProgress);
   const items = per.flatMap((s) => s.items).sort((a, b) => b.at - a.at || compareEntryIds(b.id, a.id)).slice(0, limit);
   return { items, totals: per.map(({ source, count }) => ({ source, count })) };
+}
+
+/** Whether a dead letter is of `code`: its own code, or the handler's code behind a MAX_DELIVERIES. */
+function hasCode(letter: { code?: string; cause?: string }, code: string): boolean {
+  return letter.code === code || letter.cause === code;
 }
 
 /** Ids of every dead letter of a source (optionally of one code), oldest first: what a bulk replay or purge works through. */
@@ -157,7 +162,7 @@ export async function deadLetterIds(ctx: OpsContext, source: DeadSource, filter:
     for (const [idBuf, fields] of page) {
       if (filter.code) {
         const f = fieldMap(fields);
-        if (f.get('code')?.toString() !== filter.code && f.get('cause')?.toString() !== filter.code) continue;
+        if (!hasCode({ code: f.get('code')?.toString(), cause: f.get('cause')?.toString() }, filter.code)) continue;
       }
       ids.push(idBuf.toString());
     }

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiCookieAuth, ApiHeader, ApiOperation, ApiPara
 import { z } from 'zod';
 import { PropelError } from '../../../common';
 import { auditOf, inspect, listDead, listManual, OPS_ERRORS, retryManual, status as readStatus, terminateManual } from '../../../common/ops';
-import type { ActorAudit, Inspection, ManualPage, OpsContext, OpsTurn, SystemStatus } from '../../../common/ops';
+import type { ActorAudit, DeadLetter, DeadList, Inspection, ManualPage, OpsContext, OpsTurn, SystemStatus } from '../../../common/ops';
 import { ACTOR_DEFINITIONS } from '../../../actors/definitions';
 import { GatewayContext } from '../gateway.context';
 import { GatewayError } from '../gateway.errors';
@@ -42,16 +42,7 @@ export interface OpsActionAnswer {
 }
 
 /** A dead letter as the dashboard lists it: where, when, code and reason (payloads stay in the CLI). */
-export interface DeadSummaryItem {
-  source: number | string;
-  id: string;
-  at: number;
-  code: string;
-  cause?: string;
-  reason: string;
-  deliveries: number | null;
-  channel?: string;
-}
+export type DeadSummaryItem = Pick<DeadLetter, 'source' | 'id' | 'at' | 'code' | 'cause' | 'reason' | 'deliveries' | 'channel'>;
 
 function positiveInt(raw: string | undefined, name: string, max: number, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
@@ -199,7 +190,7 @@ export class OpsApiController {
   @Get('dead')
   @ApiOperation({ summary: 'Dead letters: counts per source and the newest entries' })
   @ApiQuery({ name: 'limit', required: false, description: 'newest entries listed, 1 to 200 (default 20)' })
-  async dead(@Query('limit') rawLimit?: string): Promise<{ total: number; totals: Array<{ source: number | string; count: number }>; items: DeadSummaryItem[] }> {
+  async dead(@Query('limit') rawLimit?: string): Promise<{ total: number; totals: DeadList['totals']; items: DeadSummaryItem[] }> {
     const limit = positiveInt(rawLimit, 'limit', 200, 20);
     const list = await opsCall(() => listDead(this.ops, { limit }));
     return {
