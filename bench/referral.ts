@@ -19,7 +19,6 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import * as http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +29,8 @@ import { NOTIFICATION_STREAM, REFERRAL_TERMINAL_STATUSES, referralActor } from '
 import type { ReferralState } from '../actors';
 import { ActivityComponent, ActivityKeys } from '../apps/worker/components/activity';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
+import { keepAliveAgent, request as requestOn } from './lib/http';
+import type { Answer } from './lib/http';
 import { connect, readAudit } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
 import { every, fmtInt, fmtMs, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
@@ -527,51 +528,9 @@ async function directLatency(ctx: Ctx, plan: Plan): Promise<LatencyResult> {
 // ---------------------------------------------------------------------------------------------------------
 // HTTP: the same lifecycle through the gateway process (node:http keep-alive connections, bounded concurrency).
 // ---------------------------------------------------------------------------------------------------------
-interface Answer {
-  status: number;
-  body: any;
-  ms: number;
-}
-
-/**
- * One JSON request on a keep-alive connection (node:http: in this Node, fetch/undici costs the client several
- * times more CPU per request, enough to make the bench the bottleneck on 2 cores).
- */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const url = new URL(path, base);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const t = performance.now();
-  return new Promise<Answer>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method,
-        agent,
-        headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+/** Keep-alive connections to the gateway, enough for the open-loop HTTP phase's requests in flight. */
+const agent = keepAliveAgent(256);
+const request = (base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => requestOn(agent, base, method, path, body, headers);
 
 function expectStatus(what: string, a: Answer, status: number): void {
   if (a.status !== status) throw new Error(`${what}: HTTP ${a.status} (expected ${status}): ${JSON.stringify(a.body).slice(0, 300)}`);

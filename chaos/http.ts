@@ -1,49 +1,11 @@
-import * as http from 'node:http';
+import { keepAliveAgent, request as requestOn } from '../bench/lib/http';
+import type { Answer } from '../bench/lib/http';
 
-/** An HTTP answer: status and parsed JSON body (or the text). */
-export interface Answer {
-  status: number;
-  body: any;
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const agent = keepAliveAgent(64);
 
 /** One JSON request on a keep-alive connection; rejects on network errors and after `timeoutMs`. */
-export function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 15_000): Promise<Answer> {
-  const url = new URL(path, base);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise<Answer>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method,
-        agent,
-        timeout: timeoutMs,
-        headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const request = (base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 15_000): Promise<Answer> =>
+  requestOn(agent, base, method, path, body, headers, timeoutMs);
 
 /** Counts of HTTP outcomes by route and status (`network` for requests that got no answer). */
 export class HttpTally {
