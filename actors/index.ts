@@ -1,10 +1,10 @@
 export { counterActor, parseCounterMessage } from './counter/counter.actor';
 export type { CounterMessage, CounterState } from './counter/counter.actor';
+export { NOTIFICATION_STREAM } from './shared/notifications';
 export { isTerminal as isReferralTerminal, referralActor } from './referral/referral.actor';
 export { parseReferralMessage, resolveSettings as resolveReferralSettings } from './referral/referral.parse';
 export {
   DEFAULT_REFERRAL_SETTINGS,
-  NOTIFICATION_STREAM,
   REFERRAL_COMPONENTS,
   REFERRAL_REASONS,
   REFERRAL_TIMERS,

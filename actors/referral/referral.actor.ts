@@ -1,10 +1,10 @@
 import { Decision, defineActor, TurnContext } from '../../common/actor';
+import { failureKind } from '../shared/calls';
 import { explainReferral } from './referral.explain';
 import { parseReferralMessage, resolveSettings } from './referral.parse';
 import {
   callKey,
   cancelRetry,
-  failureKind,
   grantIdOf,
   planRetry,
   presetTaskClaim,

@@ -1,11 +1,10 @@
-import type { CallReply, Effect, Rejection } from '../../common/actor';
-import { ErrorCode } from '../../common/errors';
+import type { Effect, Rejection } from '../../common/actor';
+import { NOTIFICATION_STREAM } from '../shared/notifications';
 import { messageHash } from '../../common/actor/turn';
 import { ClaimMessage, TASK_ACTOR, taskActorId } from '../task/task.types';
 import {
   ApplicationCore,
   ManualIntervention,
-  NOTIFICATION_STREAM,
   REFERRAL_COMPONENTS,
   REFERRAL_REASONS,
   REFERRAL_TIMERS,
@@ -161,16 +160,6 @@ export function cancelRetry(app: ApplicationCore): ReferralEffect[] {
 export function grantIdOf(value: unknown): unknown {
   if (typeof value === 'object' && value !== null && 'grantId' in value) return (value as { grantId: unknown }).grantId;
   return value;
-}
-
-// Non-retryable codes that come from the runtime, not from a business rule: a missing component or input it
-// refused. Treating them as a business rejection would deny a reward for good; a person has to look.
-const SYSTEM_FAILURES: ReadonlySet<string> = new Set([ErrorCode.CallFailed, ErrorCode.InvalidMessage]);
-
-/** How a failed call is classified: a final business rejection, a transient failure, or a system failure. */
-export function failureKind(reply: Extract<CallReply, { ok: false }>): 'rejected' | 'transient' | 'system' {
-  if (SYSTEM_FAILURES.has(reply.error.code)) return 'system';
-  return reply.error.retryable ? 'transient' : 'rejected';
 }
 
 /** The next step after a transient or system failure: join the pending round, schedule one, or stop for a person. */

@@ -39,9 +39,6 @@ export const REFERRAL_COMPONENTS = { relation: 'activity.applyRelation', reward:
 /** Durable timer keys: one deadline and at most one pending retry round per application. */
 export const REFERRAL_TIMERS = { deadline: 'deadline', retry: 'retry' } as const;
 
-/** The stream notifications leave through (to the notifier, retried or dead-lettered on their own). */
-export const NOTIFICATION_STREAM = 'notifications';
-
 /** What a call step knows about its attempts; `inFlight` keeps a retry from re-calling a step still waiting for its reply. */
 interface Attempted {
   attempts: number;

@@ -1,11 +1,11 @@
 import { Decision, defineActor } from '../../common/actor';
+import { failureKind } from '../shared/calls';
 import { explainTask } from './task.explain';
 import { parseTaskMessage } from './task.parse';
 import {
   addProgress,
   Draft,
   earnStages,
-  failureKind,
   finish,
   isClosed,
   iso,

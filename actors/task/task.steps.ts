@@ -1,6 +1,5 @@
 import type { Effect, Rejection, Transition } from '../../common/actor';
-import { failureKind } from '../referral/referral.steps';
-import { NOTIFICATION_STREAM } from '../referral/referral.types';
+import { NOTIFICATION_STREAM } from '../shared/notifications';
 import type { RewardPolicy } from './task.definition';
 import {
   ActiveTaskState,
@@ -15,8 +14,6 @@ import {
   TaskRejection,
   TaskState,
 } from './task.types';
-
-export { failureKind };
 
 export type TaskEffect = Effect<TaskMessage>;
 type Status = ActiveTaskState['status'];
