@@ -7,6 +7,8 @@ import type { ReferralState } from '../../actors';
 import type { Grant } from '../worker/components/activity';
 import { GatewayContext } from './gateway.context';
 import { GatewayError } from './gateway.errors';
+import { historyView } from './history-view';
+import type { HistoryStepView } from './history-view';
 import { PublicRateLimitGuard } from './rate-limit';
 import { jsonSchemaOf, parseBody, parseParam, taskCompletedBodySchema } from './gateway.validation';
 
@@ -26,7 +28,7 @@ export interface ApplicationView {
   sharer: StepView | null;
   invitee: StepView | null;
   state: ReferralState;
-  history: Array<Pick<AuditRecord, 'at' | 'message' | 'from' | 'to' | 'why' | 'rejected'> & { version: number }>;
+  history: HistoryStepView[];
   updatedAt: number;
 }
 
@@ -80,15 +82,7 @@ export class ApplicationsController {
       sharer: stepOf(steps.sharer),
       invitee: stepOf(steps.invitee),
       state: record.state,
-      history: history.map((h) => ({
-        at: h.at,
-        version: h.version,
-        message: h.message,
-        from: h.from,
-        to: h.to,
-        ...(h.why !== undefined ? { why: h.why } : {}),
-        ...(h.rejected !== undefined ? { rejected: h.rejected } : {}),
-      })),
+      history: historyView(history),
       updatedAt: record.updatedAt,
     };
   }

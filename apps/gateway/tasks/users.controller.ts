@@ -1,12 +1,13 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { AuditRecord } from '../../../common';
 import { DuplicateRequestError, IdempotencyInProgressError, IdempotencyKeyReusedError, isIdempotencyMarker } from '../../../common/idempotency';
 import { periodOf } from '../../../actors/task/task.period';
 import type { TaskView } from '../../../actors/task/task.types';
 import { LEDGER_READ_DEFAULT, LEDGER_READ_MAX } from '../../worker/components/task';
 import type { TaskBalances, TaskLedgerEntry } from '../../worker/components/task';
 import { GatewayError } from '../gateway.errors';
+import { historyView } from '../history-view';
+import type { HistoryStepView } from '../history-view';
 import { jsonSchemaOf, parseParam } from '../gateway.validation';
 import { PublicRateLimitGuard } from '../rate-limit';
 import { ClaimAnswer, TASK_CENTER_ERRORS, TaskCenter } from './task-center';
@@ -28,7 +29,7 @@ export interface DuplicateClaimAnswer {
 /** One task with its history, as `GET /users/:userId/tasks/:taskId` answers. */
 export interface TaskDetail extends TaskView {
   updatedAt: number;
-  history: Array<Pick<AuditRecord, 'at' | 'message' | 'from' | 'to' | 'why' | 'rejected'> & { version: number }>;
+  history: HistoryStepView[];
 }
 
 /**
@@ -114,15 +115,7 @@ export class UserTasksController {
     return {
       ...found.view,
       updatedAt: found.updatedAt,
-      history: found.history.map((h) => ({
-        at: h.at,
-        version: h.version,
-        message: h.message,
-        from: h.from,
-        to: h.to,
-        ...(h.why !== undefined ? { why: h.why } : {}),
-        ...(h.rejected !== undefined ? { rejected: h.rejected } : {}),
-      })),
+      history: historyView(found.history),
     };
   }
 
