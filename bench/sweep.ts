@@ -20,7 +20,6 @@
  *   afterwards every timer applied exactly once and no due entry left.
  */
 import 'reflect-metadata';
-import { ChildProcess, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { cpuPercent, cpuSnapshot, waitQuiet as waitQuietFor } from './lib/cpu';
@@ -33,7 +32,7 @@ import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { backlogOf, connect, inboxStates } from './lib/propel';
 import { barChart, svgDocument } from './lib/svg';
 import { fmtInt, freshNamespace, log, median, parseArgs, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
-import { allReady, killTracked, ROOT, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { allReady, killTracked, spawnApp, spawnWorker, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const OVERDUE_TARGET_MS = 10_000;
@@ -51,51 +50,8 @@ function fail(what: string): void {
   warn(`FAILED: ${what}`);
 }
 
-/** apps/sweeper as a process; `ready` resolves on its `ready <id>` line (the shape of bench/lib/workers' WorkerProcess). */
-function spawnSweeper(label: string, env: Record<string, string>): WorkerProcess {
-  const child: ChildProcess = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/sweeper/main.ts'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  let resolveReady!: (v: { workerId: string; at: number }) => void;
-  let rejectReady!: (e: Error) => void;
-  const ready = new Promise<{ workerId: string; at: number }>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
-  ready.catch(() => undefined);
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line) continue;
-      lines.push(line);
-      if (lines.length > 400) lines.shift();
-      const m = /\bready (\S+)/.exec(line);
-      if (m) resolveReady({ workerId: m[1], at: performance.now() });
-      if (args.verbose || /\b(WARN|ERROR)\b/.test(line)) warn(`  [${label}] ${line.trim()}`);
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exit = { code, signal };
-      rejectReady(new Error(`${label} exited (code ${code}, signal ${signal}) before it was ready:\n${lines.slice(-30).join('\n')}`));
-      resolve(exit);
-    }),
-  );
-  return {
-    label,
-    child,
-    ready,
-    exited,
-    exitInfo: () => exit,
-    tail: (n = 30) => lines.slice(-n).join('\n'),
-    async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000) {
-      if (exit) return exit;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      const result = await exited;
-      clearTimeout(timer);
-      return result;
-    },
-  };
-}
+/** apps/sweeper as a process; `ready` resolves on its `ready <id>` line. */
+const spawnSweeper = (label: string, env: Record<string, string>): WorkerProcess => spawnApp(label, 'apps/sweeper/main.ts', env, { echoWarnings: true, echoAll: args.verbose });
 
 /** Waits (at most 2 min; --quiet-wait=false: not at all) until other processes use under a fifth of a core. */
 async function waitQuiet(what: string): Promise<number | null> {
