@@ -6,7 +6,12 @@ const TOKEN = 'test-admin-token';
 
 // The gateway over HTTP and a real Redis, no worker: every body here is refused (or 404s) before an actor is asked.
 describe('gateway under bad bodies over HTTP', () => {
+  // Nested, so the gateway closes before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('one gateway', () => badInput(env));
+});
+
+function badInput(env: ReturnType<typeof useTestRedis>): void {
   let gateway: Gateway;
   let base: string;
 
@@ -70,4 +75,4 @@ describe('gateway under bad bodies over HTTP', () => {
       { numRuns: 400 },
     );
   });
-});
+}

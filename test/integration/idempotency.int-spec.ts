@@ -57,7 +57,12 @@ function appModule(redis: Redis, namespace: string, table: string): DynamicModul
 }
 
 describe('idempotency component (real Redis, real MariaDB)', () => {
+  // Nested, so the application context closes before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const ctx = useTestRedis();
+  describe('one Nest application context on both stores', () => idempotency(ctx));
+});
+
+function idempotency(ctx: ReturnType<typeof useTestRedis>): void {
   const namespace = uniqueNamespace('idem');
   const table = uniqueTableName('idem');
   let app: INestApplicationContext;
@@ -208,4 +213,4 @@ describe('idempotency component (real Redis, real MariaDB)', () => {
     expect(await claims.claim(u, 'task-1', { amount: 3 })).toEqual(first);
     await operator.set('*', null);
   });
-});
+}

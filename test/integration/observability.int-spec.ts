@@ -186,7 +186,12 @@ describe('gateway /metrics (behind PROPEL_METRICS_TOKEN) and /health; the worker
 
 // A notifier in this process with its metrics served by startObservability, as apps/notifier/main.ts does.
 describe('notifier /metrics and /health', () => {
+  // Nested, so the notifier stops before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('one notifier in this process', () => notifierEndpoints(env));
+});
+
+function notifierEndpoints(env: ReturnType<typeof useTestRedis>): void {
   let redis: RedisClient;
   let notifier: Notifier;
   let observability: Observability;
@@ -224,4 +229,4 @@ describe('notifier /metrics and /health', () => {
     expect(sampleOf(text, 'propel_notifier_in_flight')).toBe(0);
     expect(await health(base)).toMatchObject({ status: 200, body: { status: 'ok', redis: 'up', notifier: 'up' } });
   });
-});
+}

@@ -29,7 +29,12 @@ async function get(base: string, path: string, headers: Record<string, string> =
 
 // The public routes' limit per client IP, counted in Redis (shared by every gateway of a namespace).
 describe('gateway: rate limit of the public routes', () => {
+  // Nested, so the gateways close before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('gateways started per test', () => rateLimits(env));
+});
+
+function rateLimits(env: ReturnType<typeof useTestRedis>): void {
   const gateways: Gateway[] = [];
   const start = async (ns: string, rateLimit: { perMinute?: number; trustProxy?: boolean }): Promise<string> => {
     const gateway = await createGateway({ propel: { redis: { url: env.url }, runtime: { namespace: ns, partitions: 4 } }, adminToken: 't', rateLimit }, false);
@@ -91,4 +96,4 @@ describe('gateway: rate limit of the public routes', () => {
     expect(trustProxyFromEnv({ PROPEL_TRUST_PROXY: '1' })).toBe(1);
     expect(trustProxyFromEnv({ PROPEL_TRUST_PROXY: 'loopback, 10.0.0.0/8' })).toBe('loopback, 10.0.0.0/8');
   });
-});
+}

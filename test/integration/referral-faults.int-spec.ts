@@ -51,7 +51,12 @@ async function runtimeDeadLetters(redis: Redis, keys: Keys): Promise<number> {
 }
 
 describe('referral faults through the whole system (scenarios 13 and 15)', () => {
+  // Nested, so worker processes left by a failed test are killed before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('worker processes, in-process workers and notifiers per test', () => faults(env));
+});
+
+function faults(env: ReturnType<typeof useTestRedis>): void {
   let redis: RedisClient;
   const children: WorkerProcess[] = [];
   beforeAll(() => {
@@ -350,4 +355,4 @@ describe('referral faults through the whole system (scenarios 13 and 15)', () =>
       });
     });
   });
-});
+}

@@ -37,7 +37,12 @@ async function pendingOf(env: ReturnType<typeof useTestRedis>, stream: string, g
 
 // Sweepers that die: the splitter leader in the middle of a tick, and a sweeper holding tasks and items it never finished.
 describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', () => {
+  // Nested, so the sweeper processes are killed before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('sweeper processes killed mid-work', () => failover(env));
+});
+
+function failover(env: ReturnType<typeof useTestRedis>): void {
   const procs: SweeperProcess[] = [];
   afterAll(() => {
     for (const s of procs) if (s.child.exitCode === null) s.child.kill('SIGKILL');
@@ -159,4 +164,4 @@ describe('sweepers fail over (a crash loses nothing, nothing is driven twice)', 
       redis.disconnect();
     }
   }, 30_000);
-});
+}

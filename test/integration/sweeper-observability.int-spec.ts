@@ -20,7 +20,12 @@ function freePort(): Promise<number> {
 
 // Provokes stalled actors under an owner that never moves them, and reads the sweeper process's /metrics and /health.
 describe('sweeper process: /metrics and /health', () => {
+  // Nested, so the sweeper process is killed before the Redis of useTestRedis stops (afterAll hooks run in registration order).
   const env = useTestRedis();
+  describe('one sweeper process', () => sweeperProcess(env));
+});
+
+function sweeperProcess(env: ReturnType<typeof useTestRedis>): void {
   let sweeper: SweeperProcess | undefined;
   afterAll(async () => {
     sweeper?.child.kill('SIGKILL');
@@ -57,4 +62,4 @@ describe('sweeper process: /metrics and /health', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', redis: 'up', sweeper: 'up', info: { sweeper: { leading: true } } });
   }, 40_000);
-});
+}
