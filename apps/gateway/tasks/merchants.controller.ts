@@ -121,10 +121,7 @@ export class MerchantTasksController {
   async getTask(@Param('merchantId') rawMerchant: string, @Param('taskDefId') rawId: string, @Query('history') history: unknown, @Res({ passthrough: true }) res: HeaderResponse): Promise<ItemAnswer<TaskDefinition> & { history?: ItemAnswer<TaskDefinition>[] }> {
     const merchantId = parseParam(rawMerchant, 'merchantId', configIdSchema);
     const taskDefId = parseParam(rawId, 'taskDefId', configIdSchema);
-    const item = await this.center.owned<TaskDefinition>(TASK_DEFINITION_KIND, merchantId, taskDefId);
-    if (!item) throw this.center.definitionNotFound(merchantId, taskDefId);
-    res.setHeader('ETag', `"${item.version}"`);
-    return withHistory(answerOf(item), wantsHistory(history) ? await this.center.history<TaskDefinition>(TASK_DEFINITION_KIND, taskDefId) : undefined);
+    return readOwned<TaskDefinition>(this.center, TASK_DEFINITION_KIND, merchantId, taskDefId, history, res, () => this.center.definitionNotFound(merchantId, taskDefId));
   }
 
   @Post('tasks/:taskDefId/end')
@@ -184,10 +181,7 @@ export class MerchantTasksController {
   async getFlow(@Param('merchantId') rawMerchant: string, @Param('flowId') rawId: string, @Query('history') history: unknown, @Res({ passthrough: true }) res: HeaderResponse): Promise<ItemAnswer<RewardFlow> & { history?: ItemAnswer<RewardFlow>[] }> {
     const merchantId = parseParam(rawMerchant, 'merchantId', configIdSchema);
     const flowId = parseParam(rawId, 'flowId', configIdSchema);
-    const item = await this.center.owned<RewardFlow>(REWARD_FLOW_KIND, merchantId, flowId);
-    if (!item) throw new GatewayError(404, TASK_CENTER_ERRORS.flowNotFound, `merchant ${merchantId} has no reward flow ${flowId}; create it with PUT /merchants/${merchantId}/flows/${flowId}`);
-    res.setHeader('ETag', `"${item.version}"`);
-    return withHistory(answerOf(item), wantsHistory(history) ? await this.center.history<RewardFlow>(REWARD_FLOW_KIND, flowId) : undefined);
+    return readOwned<RewardFlow>(this.center, REWARD_FLOW_KIND, merchantId, flowId, history, res, () => new GatewayError(404, TASK_CENTER_ERRORS.flowNotFound, `merchant ${merchantId} has no reward flow ${flowId}; create it with PUT /merchants/${merchantId}/flows/${flowId}`));
   }
 }
 
@@ -207,6 +201,21 @@ function wantsHistory(raw: unknown): boolean {
   throw new GatewayError(400, TASK_REQUEST_ERRORS.query, 'history must be 1 (or true) to include the kept versions, or 0');
 }
 
-function withHistory<T>(item: ItemAnswer<T>, history: ItemAnswer<T>[] | undefined): ItemAnswer<T> & { history?: ItemAnswer<T>[] } {
-  return history ? { ...item, history } : item;
+/**
+ * GET of a merchant's task definition or reward flow: the item with its version as ETag and, with ?history=1,
+ * its kept versions newest first. `notFound` answers an item that is missing or another merchant's.
+ */
+async function readOwned<T extends { merchantId: string }>(
+  center: TaskCenter,
+  kind: string,
+  merchantId: string,
+  id: string,
+  rawHistory: unknown,
+  res: HeaderResponse,
+  notFound: () => GatewayError,
+): Promise<ItemAnswer<T> & { history?: ItemAnswer<T>[] }> {
+  const item = await center.owned<T>(kind, merchantId, id);
+  if (!item) throw notFound();
+  res.setHeader('ETag', `"${item.version}"`);
+  return wantsHistory(rawHistory) ? { ...answerOf(item), history: await center.history<T>(kind, id) } : answerOf(item);
 }
