@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { Keys } from '../../common';
+import { uniqueNamespace } from './redis';
+import { fastRuntime } from './workers';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -7,6 +10,17 @@ export interface OpsRun {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * One ops test's namespace: fastRuntime settings for its in-process workers, its keys, and the CLI's `target`
+ * (a function: `env.url` is only set once useTestRedis's beforeAll ran).
+ */
+export function opsScope(env: { readonly url: string }, label: string) {
+  const ns = uniqueNamespace(label);
+  const runtime = fastRuntime(ns);
+  const partitions = runtime.partitions as number;
+  return { ns, runtime, partitions, keys: new Keys(ns), target: () => ({ url: env.url, ns, partitions }) };
 }
 
 /**

@@ -1,10 +1,10 @@
-import { createRedis, defineActor, encodeEnvelope, ENVELOPE_FIELD, Keys, partitionOf, RedisClient, RedisStreamsClient, RedisStreamsServer, TerminalError } from '../../common';
+import { createRedis, defineActor, encodeEnvelope, ENVELOPE_FIELD, partitionOf, RedisClient, RedisStreamsClient, RedisStreamsServer, TerminalError } from '../../common';
 import { counterActor } from '../../actors';
 import { compileNotifierConfig, Notifier, NotifierKeys, type NotificationChannel } from '../../apps/notifier';
 import { replayDead } from '../../common/ops';
-import { opsJson, runOps } from '../harness/ops';
-import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
+import { opsJson, opsScope, runOps } from '../harness/ops';
+import { useTestRedis } from '../harness/redis';
+import { readRecord, startWorker, waitFor } from '../harness/workers';
 
 /** An actor type the first worker does not host: its messages are dead-lettered with NO_HANDLER there. */
 interface TallyState {
@@ -25,11 +25,7 @@ describe('ops dead letters: list, replay, purge', () => {
 });
 
 function deadLetters(env: ReturnType<typeof useTestRedis>): void {
-  const ns = uniqueNamespace('opsdead');
-  const runtime = fastRuntime(ns);
-  const partitions = runtime.partitions as number;
-  const keys = new Keys(ns);
-  const target = () => ({ url: env.url, ns, partitions });
+  const { ns, runtime, partitions, keys, target } = opsScope(env, 'opsdead');
   let worker: RedisStreamsServer | undefined;
   let client: RedisStreamsClient;
   let notifierRedis: RedisClient | undefined;

@@ -1,8 +1,8 @@
-import { assignedPartitions, Keys, partitionOf, RedisStreamsClient, RedisStreamsServer } from '../../common';
+import { assignedPartitions, partitionOf, RedisStreamsClient, RedisStreamsServer } from '../../common';
 import { counterActor, CounterState } from '../../actors';
-import { opsJson, runOps } from '../harness/ops';
-import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { backlog, fastRuntime, readRecord, startWorker, waitFor } from '../harness/workers';
+import { opsJson, opsScope, runOps } from '../harness/ops';
+import { useTestRedis } from '../harness/redis';
+import { backlog, readRecord, startWorker, waitFor } from '../harness/workers';
 
 // Provokes a drain before a deploy while messages keep arriving: `ops drain` flags one of two workers, which hands
 // all its partitions to the other (gracefully, as on shutdown) and takes none; `ops undrain` brings it back.
@@ -12,11 +12,7 @@ describe('ops drain / undrain with two workers (invariants 1 and 2 through the h
 });
 
 function drainScenario(env: ReturnType<typeof useTestRedis>): void {
-  const ns = uniqueNamespace('opsdrain');
-  const runtime = fastRuntime(ns);
-  const partitions = runtime.partitions as number;
-  const keys = new Keys(ns);
-  const target = () => ({ url: env.url, ns, partitions });
+  const { ns, runtime, partitions, keys, target } = opsScope(env, 'opsdrain');
   // Fixed ids that split the 8 partitions 4/4 (drain-a: 0 1 2 4, drain-b: 3 5 6 7).
   const [A, B] = ['drain-a', 'drain-b'];
   let a: RedisStreamsServer;

@@ -1,9 +1,9 @@
-import { createRedis, defineActor, ENVELOPE_FIELD, GROUPS, Keys, partitionOf, RedisClient, RedisStreamsClient, RedisStreamsServer } from '../../common';
+import { createRedis, defineActor, ENVELOPE_FIELD, GROUPS, partitionOf, RedisClient, RedisStreamsClient, RedisStreamsServer } from '../../common';
 import { counterActor } from '../../actors';
 import { status } from '../../common/ops';
-import { opsJson, runOps } from '../harness/ops';
-import { uniqueNamespace, useTestRedis } from '../harness/redis';
-import { backlog, fastRuntime, startWorker, waitFor } from '../harness/workers';
+import { opsJson, opsScope, runOps } from '../harness/ops';
+import { useTestRedis } from '../harness/redis';
+import { backlog, startWorker, waitFor } from '../harness/workers';
 
 /** An actor that goes to MANUAL_INTERVENTION when told to: the runtime indexes it like any other. */
 const stuckActor = defineActor<{ status: string }, { type: 'giveUp' }>({
@@ -20,11 +20,7 @@ describe('ops status: the numbers match what was produced', () => {
 });
 
 function statusScenario(env: ReturnType<typeof useTestRedis>): void {
-  const ns = uniqueNamespace('opsstat');
-  const runtime = fastRuntime(ns);
-  const partitions = runtime.partitions as number;
-  const keys = new Keys(ns);
-  const target = () => ({ url: env.url, ns, partitions });
+  const { ns, runtime, partitions, keys, target } = opsScope(env, 'opsstat');
   let worker: RedisStreamsServer | undefined;
   let client: RedisStreamsClient;
   let redis: RedisClient;
