@@ -1,22 +1,11 @@
-import { createServer } from 'node:net';
 import { Keys, partitionOf } from '../../common';
 import { sampleOf, scrape } from '../harness/metrics';
 import { uniqueNamespace, useTestRedis } from '../harness/redis';
+import { freePort } from '../harness/redis-server';
 import { spawnSweeper, stickOwner, SweeperProcess, writeOverdueReferrals } from '../harness/sweepers';
 import { waitFor } from '../harness/workers';
 
 const P = 4;
-
-/** A TCP port nobody listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
-}
 
 // Provokes stalled actors under an owner that never moves them, and reads the sweeper process's /metrics and /health.
 describe('sweeper process: /metrics and /health', () => {
