@@ -62,6 +62,15 @@ describe('configuration center (store, cache, change stream) on a real Redis', (
     return cache;
   };
 
+  /** A cache (blockMs 200) whose connection goes through a TCP proxy the test can cut and restore. */
+  const cacheBehindProxy = async (ns: string) => {
+    const proxy = await startTcpProxy(Number(new URL(env.url).port));
+    proxies.push(proxy);
+    const via = createRedis({ url: proxy.url, tls: false }, 'config-center-behind-proxy');
+    clients.push(via);
+    return { proxy, cache: await cacheOf(ns, { blockMs: 200 }, via) };
+  };
+
   beforeAll(() => {
     redis = createRedis({ url: env.url, tls: false }, 'config-center-test');
   });
@@ -200,11 +209,7 @@ describe('configuration center (store, cache, change stream) on a real Redis', (
     const store = new ConfigStore(redis, ns, KINDS);
     await store.put('reward-flow', 'gone', flow(1));
     await store.put('reward-flow', 'kept', flow(1));
-    const proxy = await startTcpProxy(Number(new URL(env.url).port));
-    proxies.push(proxy);
-    const via = createRedis({ url: proxy.url, tls: false }, 'config-center-behind-proxy');
-    clients.push(via);
-    const cache = await cacheOf(ns, { blockMs: 200 }, via);
+    const { proxy, cache } = await cacheBehindProxy(ns);
     expect(cache.list('reward-flow').map((i) => i.id)).toEqual(['gone', 'kept']);
 
     proxy.cut();
@@ -225,11 +230,7 @@ describe('configuration center (store, cache, change stream) on a real Redis', (
     const store = new ConfigStore(redis, ns, KINDS);
     const keys = new Keys(ns);
     await store.put('reward-flow', 'f1', flow(1));
-    const proxy = await startTcpProxy(Number(new URL(env.url).port));
-    proxies.push(proxy);
-    const via = createRedis({ url: proxy.url, tls: false }, 'config-center-behind-proxy');
-    clients.push(via);
-    const cache = await cacheOf(ns, { blockMs: 200 }, via);
+    const { proxy, cache } = await cacheBehindProxy(ns);
     const heard: ConfigChange[] = [];
     cache.onChange((c) => heard.push(c));
     const loads = cache.status().loads;
