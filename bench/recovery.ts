@@ -18,8 +18,8 @@ import { counterActor } from '../actors';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { connect, COUNTER, waitDrained } from './lib/propel';
 import { barChart, svgDocument } from './lib/svg';
-import { freshNamespace, log, median, parseArgs, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
-import { allReady, killTracked, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { failureList, freshNamespace, log, machine, machineLine, median, parseArgs, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
+import { allReady, killTracked, runBench, spawnWorker, stopOnSignal, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const TARGET_MS = 5_000;
@@ -46,11 +46,7 @@ interface RunResult {
   countCheck: { ok: boolean; detail: string };
 }
 
-const failures: string[] = [];
-function fail(what: string): void {
-  failures.push(what);
-  warn(`FAILED: ${what}`);
-}
+const { failures, fail } = failureList();
 
 /** An actor id of type counter that maps to partition p. */
 function actorFor(p: number, prefix: string): string {
@@ -274,14 +270,9 @@ function renderChart(results: RunResult[], runs: number): string {
 
 async function main(): Promise<void> {
   const runs = args.quick ? Math.min(args.runs, 3) : args.runs;
-  log(`recovery bench: 2 workers, ${P} partitions, default lease/heartbeat settings, ${runs} runs; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`recovery bench: 2 workers, ${P} partitions, default lease/heartbeat settings, ${runs} runs; ${machineLine()}`);
   const server: RedisProcess = await startRedisServer();
-  const onSignal = () => {
-    killTracked();
-    void server.stop('SIGKILL').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignal(() => [server]);
   const results: RunResult[] = [];
   try {
     log(`redis-server on ${server.url}`);
@@ -316,16 +307,9 @@ async function main(): Promise<void> {
     const med = median(lasts);
     console.log(`last partition answered: min ${fmt(min)}, median ${fmt(med)}, max ${fmt(max)} → target ≤ ${TARGET_MS / 1000} s ${max <= TARGET_MS ? 'met' : 'MISSED'} (${lasts.length}/${runs} runs measured)`);
   }
-  const json = { at: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg(), node: process.version }, settings: { partitions: P, sendEveryMs: SEND_EVERY_MS, callTimeoutMs: CALL_TIMEOUT_MS, targetMs: TARGET_MS, settleMs: args.settleMs }, runs: results, failures };
+  const json = { at: new Date().toISOString(), machine: machine(), settings: { partitions: P, sendEveryMs: SEND_EVERY_MS, callTimeoutMs: CALL_TIMEOUT_MS, targetMs: TARGET_MS, settleMs: args.settleMs }, runs: results, failures };
   failures.push(...saveResults('recovery', json, () => (results.length ? renderChart(results, runs) : undefined)));
   reportFailures(failures);
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err) => {
-    warn(`recovery bench failed: ${(err as Error).stack ?? err}`);
-    killTracked();
-    process.exit(1);
-  },
-);
+runBench('recovery bench', main);

@@ -19,7 +19,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -33,8 +33,8 @@ import { keepAliveAgent, request as requestOn } from './lib/http';
 import type { Answer } from './lib/http';
 import { connect, readAudit } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
-import { every, fmtInt, fmtMs, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
-import { allReady, killTracked, spawnApp, track, WorkerProcess } from './lib/workers';
+import { every, failureList, fmtInt, fmtMs, freshNamespace, log, machine, machineLine, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
+import { allReady, killTracked, runBench, spawnApp, stopOnSignal, track, WorkerProcess } from './lib/workers';
 import { commandStats, cpuPercent, cpuSnapshot as cpuSnapshotOf, fmtCpu, waitQuiet as waitQuietFor } from './lib/cpu';
 
 const P = 16;
@@ -77,11 +77,7 @@ const HTTP_MAX_IN_FLIGHT = 1_000;
 /** How long a phase waits at most for other processes to calm down before it starts. */
 const QUIET_WAIT_MS = 120_000;
 
-const failures: string[] = [];
-function fail(what: string): void {
-  failures.push(what);
-  warn(`FAILED: ${what}`);
-}
+const { failures, fail } = failureList();
 
 // ---------------------------------------------------------------------------------------------------------
 // The referrals of one phase: one activity, sharer s<k> invites invitee i<k>, application `${activity}:i<k>`.
@@ -852,15 +848,10 @@ function renderCharts(results: Results, redisInfo: Record<string, string>): stri
 async function main(): Promise<void> {
   log(
     `referral bench: ${fmtInt(N)} referrals at saturation, ${fmtInt(RATE)}/s for ${SECONDS} s; HTTP ${fmtInt(HTTP_N)} referrals (${CONCURRENCY} in flight), ${fmtInt(HTTP_RATE)}/s for ${HTTP_SECONDS} s; ` +
-      `${WORKERS} worker(s), ${P} partitions${args.quick ? ' (quick)' : ''}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `${WORKERS} worker(s), ${P} partitions${args.quick ? ' (quick)' : ''}; ${machineLine()}`,
   );
   const server: RedisProcess = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
-  const onSignal = () => {
-    killTracked();
-    void server.stop('SIGKILL').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignal(() => [server]);
   const results: Results = {};
   const checks: CheckResult[] = [];
   let redisInfo: Record<string, string> = {};
@@ -1006,7 +997,7 @@ async function main(): Promise<void> {
   const json = {
     at: new Date().toISOString(),
     args: { referrals: N, rate: RATE, seconds: SECONDS, httpReferrals: HTTP_N, httpRate: HTTP_RATE, httpSeconds: HTTP_SECONDS, concurrency: CONCURRENCY, workers: WORKERS, warmup: WARMUP, partitions: P, quick: args.quick, phases: [...PHASES] },
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    machine: machine(),
     redis: redisInfo,
     results,
     targets: {
@@ -1022,11 +1013,4 @@ async function main(): Promise<void> {
   reportFailures(failures);
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err) => {
-    warn(`bench failed: ${(err as Error).stack ?? err}`);
-    killTracked();
-    process.exit(1);
-  },
-);
+runBench('bench', main);

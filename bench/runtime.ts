@@ -23,8 +23,8 @@ import { startTestCluster, TestCluster } from '../test/harness/cluster';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { actorTable, backlogOf, BenchRedis, connect, connectCluster, COUNTER, incrementEnvelope, inboxStates, preloadIncrements, readAudit, sumCounters, waitDrained } from './lib/propel';
 import { Bar, barChart, latencyChart, Part, svgDocument } from './lib/svg';
-import { every, fmtInt, fmtMs, fmtRatio, freshNamespace, log, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
-import { allReady, killTracked, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { every, failureList, fmtInt, fmtMs, fmtRatio, freshNamespace, log, machine, machineLine, parseArgs, quantile, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
+import { allReady, killTracked, runBench, spawnWorker, stopOnSignal, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const RAW_COUNT = 200;
@@ -86,15 +86,10 @@ interface LatencyResult {
   ok: boolean;
 }
 
-const failures: string[] = [];
+const { failures, fail } = failureList();
 
 /** The latency phase's samples (ms, ascending), kept out of the JSON and drawn in the SVG. */
 let latencySamples: number[] = [];
-
-function fail(what: string): void {
-  failures.push(what);
-  warn(`FAILED: ${what}`);
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // a. RAW CEILING: one batched loop on ioredis, the same stream layout as Propel.
@@ -459,14 +454,9 @@ function renderCharts(
 }
 
 async function main(): Promise<void> {
-  log(`runtime bench: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`runtime bench: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; ${machineLine()}`);
   const server: RedisProcess = await startRedisServer(AOF);
-  const onSignal = () => {
-    killTracked();
-    void server.stop('SIGKILL').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignal(() => [server]);
   const results: { raw?: ThroughputResult; bullmq?: ThroughputResult; propel1?: ThroughputResult; propel2?: ThroughputResult; latency?: LatencyResult } = {};
   let redisInfo: Record<string, string> = {};
   try {
@@ -513,7 +503,7 @@ async function main(): Promise<void> {
   const json = {
     at: new Date().toISOString(),
     args: { messages: N, actors: M, partitions: P, quick: args.quick, rate: RATE, seconds: SECONDS, phases: [...PHASES] },
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    machine: machine(),
     redis: redisInfo,
     results,
     ratios: {
@@ -572,16 +562,11 @@ function renderClusterChart(pairs: ClusterPair[], redisInfo: Record<string, stri
 }
 
 async function mainCluster(): Promise<void> {
-  log(`runtime bench --cluster: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; single Redis vs ${args.masters}-master cluster; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`runtime bench --cluster: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; single Redis vs ${args.masters}-master cluster; ${machineLine()}`);
   if (cpus().length < args.masters + 2) warn(`note: ${cpus().length} CPUs for ${args.masters} cluster masters + workers + the bench: they compete for CPU, so the ratio shows routing overhead, not scale-out`);
   const server: RedisProcess = await startRedisServer(AOF);
   let cluster: TestCluster | undefined;
-  const onSignal = () => {
-    killTracked();
-    void Promise.all([server.stop('SIGKILL'), ...(cluster?.servers ?? []).map((s) => s.stop('SIGKILL'))]).finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignal(() => [server, ...(cluster?.servers ?? [])]);
   const pairs: ClusterPair[] = [];
   let redisInfo: Record<string, string> = {};
   try {
@@ -618,7 +603,7 @@ async function mainCluster(): Promise<void> {
   const json = {
     at: new Date().toISOString(),
     args: { messages: N, actors: M, partitions: P, quick: args.quick, masters: args.masters, phases: [...PHASES] },
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    machine: machine(),
     redis: redisInfo,
     results: pairs,
     ratios: Object.fromEntries(pairs.map((p) => [`propel${p.workers}ClusterVsSingle`, p.ratio])),
@@ -628,11 +613,4 @@ async function mainCluster(): Promise<void> {
   reportFailures(failures);
 }
 
-(args.cluster ? mainCluster() : main()).then(
-  () => process.exit(process.exitCode ?? 0),
-  (err) => {
-    warn(`bench failed: ${(err as Error).stack ?? err}`);
-    killTracked();
-    process.exit(1);
-  },
-);
+runBench('bench', () => (args.cluster ? mainCluster() : main()));

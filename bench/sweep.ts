@@ -31,8 +31,8 @@ import { referralActor } from '../actors';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { backlogOf, connect, inboxStates } from './lib/propel';
 import { barChart, svgDocument } from './lib/svg';
-import { fmtInt, freshNamespace, log, median, parseArgs, renderTable, reportFailures, saveResults, sleep, warn } from './lib/util';
-import { allReady, killTracked, spawnApp, spawnWorker, track, WorkerProcess } from './lib/workers';
+import { failureList, fmtInt, freshNamespace, log, machine, machineLine, median, parseArgs, renderTable, reportFailures, saveResults, sleep } from './lib/util';
+import { allReady, killTracked, runBench, spawnApp, spawnWorker, stopOnSignal, track, WorkerProcess } from './lib/workers';
 
 const P = 16;
 const OVERDUE_TARGET_MS = 10_000;
@@ -44,11 +44,7 @@ const N = args.quick ? Math.min(args.actors, 5_000) : args.actors;
 const KILL_RUNS = args.quick ? Math.min(args.killRuns, 1) : args.killRuns;
 const phases = new Set(args.phases.split(',').map((s) => s.trim()));
 
-const failures: string[] = [];
-function fail(what: string): void {
-  failures.push(what);
-  warn(`FAILED: ${what}`);
-}
+const { failures, fail } = failureList();
 
 /** apps/sweeper as a process; `ready` resolves on its `ready <id>` line. */
 const spawnSweeper = (label: string, env: Record<string, string>): WorkerProcess => spawnApp(label, 'apps/sweeper/main.ts', env, { echoWarnings: true, echoAll: args.verbose });
@@ -418,15 +414,10 @@ function renderChart(overdue: OverdueResult[], kills: KillResult[]): string {
 }
 
 async function main(): Promise<void> {
-  log(`sweep bench: ${fmtInt(N)} overdue actors, ${KILL_RUNS} kill runs, phases ${[...phases].join(',')}; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`sweep bench: ${fmtInt(N)} overdue actors, ${KILL_RUNS} kill runs, phases ${[...phases].join(',')}; ${machineLine()}`);
   const server: RedisProcess = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
   redisPid = server.process.pid;
-  const onSignal = () => {
-    killTracked();
-    void server.stop('SIGKILL').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignal(() => [server]);
   const overdue: OverdueResult[] = [];
   const kills: KillResult[] = [];
   try {
@@ -467,16 +458,9 @@ async function main(): Promise<void> {
     if (lasts.length) console.log(`actors moving again after SIGKILL: median ${fmt(median(lasts))}, max ${fmt(Math.max(...lasts))} → target ≤ ${KILL_TARGET_MS / 1000} s ${Math.max(...lasts) <= KILL_TARGET_MS && lasts.length === kills.length ? 'MET' : 'MISSED'}`);
   }
   const correct = overdue.every((r) => r.correct) && kills.every((k) => k.correct);
-  const json = { at: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg(), node: process.version }, settings: { partitions: P, actors: N, killRuns: KILL_RUNS, overdueTargetMs: OVERDUE_TARGET_MS, killTargetMs: KILL_TARGET_MS, quick: args.quick }, overdue, kills, correct, failures };
+  const json = { at: new Date().toISOString(), machine: machine(), settings: { partitions: P, actors: N, killRuns: KILL_RUNS, overdueTargetMs: OVERDUE_TARGET_MS, killTargetMs: KILL_TARGET_MS, quick: args.quick }, overdue, kills, correct, failures };
   failures.push(...saveResults('sweep', json, () => (overdue.length || kills.length ? renderChart(overdue, kills) : undefined)));
   reportFailures(failures);
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err) => {
-    warn(`sweep bench failed: ${(err as Error).stack ?? err}`);
-    killTracked();
-    process.exit(1);
-  },
-);
+runBench('sweep bench', main);

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -127,3 +128,21 @@ export function reportFailures(failures: string[]): void {
   console.log(`\n${failures.length} failure(s):\n${failures.map((f) => ` - ${f.split('\n')[0]}`).join('\n')}`);
   process.exitCode = 1;
 }
+
+/** The failures of a bench run, and `fail`, which notes one and warns of it at once. */
+export function failureList(): { failures: string[]; fail: (what: string) => void } {
+  const failures: string[] = [];
+  return {
+    failures,
+    fail(what: string) {
+      failures.push(what);
+      warn(`FAILED: ${what}`);
+    },
+  };
+}
+
+/** The machine a result was measured on (saved with it: numbers from a busier or smaller box are not comparable). */
+export const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version });
+
+/** `N CPUs, load a b c` for a bench's first line. */
+export const machineLine = () => `${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;

@@ -134,3 +134,25 @@ export function killTracked(): void {
     if (!w.exitInfo()) w.child.kill('SIGKILL');
   }
 }
+
+/** On SIGINT or SIGTERM: SIGKILLs every tracked child and the servers listed now, then exits 130, so a Ctrl-C leaves no process behind. */
+export function stopOnSignal(servers: () => Array<{ stop(signal: NodeJS.Signals): Promise<unknown> }>): void {
+  const onSignal = () => {
+    killTracked();
+    void Promise.all(servers().map((s) => s.stop('SIGKILL'))).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+/** Runs a bench's main, then exits with its exit code; a throw is reported, every tracked child killed, exit 1. */
+export function runBench(what: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (err) => {
+      warn(`${what} failed: ${(err as Error).stack ?? err}`);
+      killTracked();
+      process.exit(1);
+    },
+  );
+}
