@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Fleet } from './fleet';
 import { ChaosCluster, describeTopology, SingleRedis } from './redis';
-import type { ChaosRedis } from './redis';
+import type { ChaosRedis, ClusterNodeInfo } from './redis';
 import type { Rng } from './rng';
 
 const run = promisify(execFile);
@@ -153,31 +153,25 @@ export class FaultInjector {
       }
       case 'failover': {
         const cluster = this.cluster();
-        const pairs = (await cluster.masters()).filter((m) => m.replica);
-        if (pairs.length === 0) throw new Error('no master with a live replica');
-        const { master, replica } = this.rng.pick(pairs);
-        setTarget(`${master.address} → ${replica!.address}`);
-        this.log(`fault: CLUSTER FAILOVER on replica ${replica!.address} (master ${master.address})`);
+        const { master, replica } = await this.pickPair(cluster, setTarget);
+        this.log(`fault: CLUSTER FAILOVER on replica ${replica.address} (master ${master.address})`);
         const t = Date.now();
-        await run('redis-cli', ['-p', replica!.address.split(':')[1]!, 'cluster', 'failover'], { timeout: 10_000 });
-        await this.waitPromoted(cluster, replica!.address, 20_000);
+        await run('redis-cli', ['-p', replica.address.split(':')[1]!, 'cluster', 'failover'], { timeout: 10_000 });
+        await this.waitPromoted(cluster, replica.address, 20_000);
         await cluster.waitHealthy(30_000);
-        this.log(`fault: ${replica!.address} is master now (${Date.now() - t} ms); ${describeTopology(await cluster.topology())}`);
+        this.log(`fault: ${replica.address} is master now (${Date.now() - t} ms); ${describeTopology(await cluster.topology())}`);
         return `graceful failover (the replica caught up first), promoted after ${((Date.now() - t) / 1000).toFixed(1)} s`;
       }
       case 'kill-master': {
         const cluster = this.cluster();
-        const pairs = (await cluster.masters()).filter((m) => m.replica);
-        if (pairs.length === 0) throw new Error('no master with a live replica');
-        const { master, replica } = this.rng.pick(pairs);
-        setTarget(`${master.address} → ${replica!.address}`);
-        this.log(`fault: SIGKILL master ${master.address}; its replica ${replica!.address} should take over`);
+        const { master, replica } = await this.pickPair(cluster, setTarget);
+        this.log(`fault: SIGKILL master ${master.address}; its replica ${replica.address} should take over`);
         const t = Date.now();
         await cluster.node(master.address).kill();
-        await this.waitPromoted(cluster, replica!.address, 30_000);
+        await this.waitPromoted(cluster, replica.address, 30_000);
         await cluster.waitHealthy(30_000);
         const promotedMs = Date.now() - t;
-        this.log(`fault: ${replica!.address} promoted ${promotedMs} ms after the kill; restarting ${master.address} in ${(f.downMs / 1000).toFixed(1)} s`);
+        this.log(`fault: ${replica.address} promoted ${promotedMs} ms after the kill; restarting ${master.address} in ${(f.downMs / 1000).toFixed(1)} s`);
         await sleep(f.downMs);
         await cluster.node(master.address).start();
         await cluster.waitHealthy(30_000);
@@ -190,6 +184,15 @@ export class FaultInjector {
   private cluster(): ChaosCluster {
     if (!(this.redis instanceof ChaosCluster)) throw new Error('this fault needs a Redis Cluster');
     return this.redis;
+  }
+
+  /** A seeded pick among the masters that have a live replica (the target of a failover fault). */
+  private async pickPair(cluster: ChaosCluster, setTarget: (t: string) => void): Promise<{ master: ClusterNodeInfo; replica: ClusterNodeInfo }> {
+    const pairs = (await cluster.masters()).filter((m): m is { master: ClusterNodeInfo; replica: ClusterNodeInfo } => m.replica !== undefined);
+    if (pairs.length === 0) throw new Error('no master with a live replica');
+    const pair = this.rng.pick(pairs);
+    setTarget(`${pair.master.address} → ${pair.replica.address}`);
+    return pair;
   }
 
   private async waitPromoted(cluster: ChaosCluster, address: string, timeoutMs: number): Promise<void> {
