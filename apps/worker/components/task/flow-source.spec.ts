@@ -1,6 +1,7 @@
 import type { ConfigItem, ConfigReader, ConfigView } from '../../../../common/config-center/types';
 import type { RewardFlow } from '../../../../actors/task/task.definition';
-import { flowSourceFrom, REWARD_FLOW_KIND } from './flow-source';
+import { flowSourceFrom } from './flow-source';
+import { REWARD_FLOW_KIND } from './task.config';
 
 const flow = (amount: number): RewardFlow => ({ id: 'f1', merchantId: 'm1', steps: [{ type: 'points', amount }] });
 const item = (version: number, value: RewardFlow): ConfigItem<RewardFlow> => ({ kind: REWARD_FLOW_KIND, id: 'f1', version, value, updatedAt: 0 });

@@ -1,8 +1,6 @@
 import type { ConfigReader, ConfigView } from '../../../../common/config-center/types';
 import type { RewardFlow } from '../../../../actors/task/task.definition';
-
-/** The configuration kind reward flows are stored under in the configuration center. */
-export const REWARD_FLOW_KIND = 'flow';
+import { REWARD_FLOW_KIND } from './task.config';
 
 /** One version of a reward flow. */
 export interface FlowVersion {

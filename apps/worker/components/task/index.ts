@@ -1,4 +1,4 @@
-export { flowSourceFrom, REWARD_FLOW_KIND } from './flow-source';
+export { flowSourceFrom } from './flow-source';
 export type { FlowSource, FlowVersion } from './flow-source';
 export { stepKeyOf, TaskRewardComponent } from './reward.component';
 export type { TaskRewardOptions } from './reward.component';
@@ -24,4 +24,4 @@ export { TaskKeys } from './task.keys';
 export { LEDGER_READ_DEFAULT, LEDGER_READ_MAX, TaskRewards } from './task.rewards';
 export type { TaskBalances, TaskLedgerEntry } from './task.rewards';
 export { taskScriptVersions } from './task.scripts';
-export { TASK_CONFIG_KINDS, TASK_DEFINITION_KIND } from './task.config';
+export { REWARD_FLOW_KIND, TASK_CONFIG_KINDS, TASK_DEFINITION_KIND } from './task.config';

@@ -1,9 +1,11 @@
 import type { ConfigKindSpec } from '../../../../common/config-center/types';
 import { rewardFlowSchema, taskDefinitionSchema } from '../../../../actors/task/task.definition';
-import { REWARD_FLOW_KIND } from './flow-source';
 
 /** The configuration kind task definitions are stored under in the configuration center. */
 export const TASK_DEFINITION_KIND = 'task';
+
+/** The configuration kind reward flows are stored under in the configuration center. */
+export const REWARD_FLOW_KIND = 'flow';
 
 /**
  * The task center's configuration kinds, one list for every process that reads or writes them (worker, gateway,
