@@ -1,12 +1,13 @@
 import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ConfigStore, DEFAULTS } from '../../common';
+import { DEFAULTS } from '../../common';
 import { termsOf } from '../../actors';
 import type { TaskDefinition, TaskTerms } from '../../actors';
-import { TASK_CONFIG_KINDS, TASK_DEFINITION_KIND } from '../worker/components/task';
+import { TASK_DEFINITION_KIND } from '../worker/components/task';
 import { GatewayContext, Share } from './gateway.context';
 import { GatewayError } from './gateway.errors';
 import { PublicRateLimitGuard } from './rate-limit';
+import { TaskCenter } from './tasks/task-center';
 import { acceptBodySchema, jsonSchemaOf, parseBody, parseParam, shareBodySchema, shareCodeSchema } from './gateway.validation';
 
 const CODE_PARAM = { name: 'code', description: 'share code (10 characters of a-z and 2-7)' };
@@ -26,11 +27,10 @@ export function applicationIdOf(activityId: string, inviteeId: string): string {
 @UseGuards(PublicRateLimitGuard)
 @ApiResponse({ status: 429, description: 'RATE_LIMITED: over PROPEL_RATE_LIMIT_PER_MINUTE for this route and client IP; Retry-After in seconds' })
 export class SharesController {
-  private readonly tasks: ConfigStore;
-
-  constructor(private readonly ctx: GatewayContext) {
-    this.tasks = new ConfigStore(ctx.redis, ctx.config.runtime.namespace, TASK_CONFIG_KINDS);
-  }
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly tasks: TaskCenter,
+  ) {}
 
   /**
    * The activity's preset task frozen into the Accept (see ApplicationCore.presetTask), or undefined when the
@@ -39,7 +39,7 @@ export class SharesController {
   private async presetTask(activityId: string): Promise<TaskTerms | undefined> {
     const name = (await this.ctx.activity.load(activityId))?.activity.presetTask;
     if (!name) return undefined;
-    const item = await this.tasks.get<TaskDefinition>(TASK_DEFINITION_KIND, name);
+    const item = await this.tasks.store.get<TaskDefinition>(TASK_DEFINITION_KIND, name);
     if (!item || item.value.status !== 'ACTIVE') {
       throw new GatewayError(409, 'PRESET_TASK_UNAVAILABLE', `activity ${activityId} names preset task ${name}, which is ${item ? item.value.status : 'not defined'}; the merchant must define it (PUT /merchants/:merchantId/tasks/${name}) or the activity must name another`);
     }

@@ -37,6 +37,8 @@ export class TasksModule {
         MerchantGuard,
         AdminGuard,
       ],
+      // The gateway's one TaskCenter (its store and cache) for routes outside the module: a share's preset task.
+      exports: [TaskCenter],
     };
   }
 }
