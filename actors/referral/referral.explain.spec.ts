@@ -1,71 +1,31 @@
-import { CallReply, isRejection, TurnContext } from '../../common/actor';
 import { referralActor } from './referral.actor';
 import { explainReferral } from './referral.explain';
+import {
+  apply as applyTransition,
+  clock,
+  DEADLINE,
+  ESTABLISHED_AT,
+  HOUR,
+  ID,
+  inviteeFail,
+  inviteeOk,
+  referralFixtures,
+  relationFail,
+  resetClock,
+  SETTINGS as BASE_SETTINGS,
+  sharerFail,
+  sharerOk,
+  T0,
+} from './referral.harness';
 import { ReferralMessage, ReferralSettings, ReferralState } from './referral.types';
 
-const ID = 'app1';
-const HOUR = 3_600_000;
-const T0 = 1_700_000_000_000;
-const SETTINGS: ReferralSettings = { taskDeadlineHours: 72, maxRetries: 2, backoffBaseMs: 1_000, backoffCapMs: 5_000, completionGraceMs: 0 };
-const ACCEPT: ReferralMessage = { type: 'Accept', activityId: 'act1', sharerId: 'alice', inviteeId: 'bob', settings: SETTINGS };
-const ESTABLISHED_AT = T0 + 1_000;
-const DEADLINE = ESTABLISHED_AT + 72 * HOUR;
+/** Two retry rounds: the MAX_RETRIES details below say "(max 2)". */
+const SETTINGS: ReferralSettings = { ...BASE_SETTINGS, maxRetries: 2 };
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A simulated clock: each decision happens at `clock.now`; the states below are reached through real transitions. */
-const clock = { now: T0 };
-let seq = 0;
-beforeEach(() => {
-  clock.now = T0;
-  seq = 0;
-});
-
-function apply(state: ReferralState, message: ReferralMessage): ReferralState {
-  const ctx: TurnContext = { now: clock.now, self: { type: 'referral', id: ID }, messageId: `m${++seq}` };
-  const d = referralActor.decide(state, message, ctx);
-  if (isRejection(d)) throw new Error(`unexpected rejection ${d.rejected.code}: ${d.rejected.reason}`);
-  return d.state;
-}
-
-const ok = <T extends string>(type: T, key: string): CallReply<T> => ({ type, key, ok: true, value: { grantId: `g-${key}` } });
-const fail = <T extends string>(type: T, key: string, code: string, retryable: boolean): CallReply<T> => ({ type, key, ok: false, error: { code, message: `${code} happened`, retryable } });
-const relationFail = (code: string, retryable: boolean) => fail('RelationResult', `${ID}:relation`, code, retryable);
-const sharerFail = (code: string, retryable: boolean) => fail('SharerRewardResult', `${ID}:sharer`, code, retryable);
-const inviteeFail = (code: string, retryable: boolean) => fail('InviteeRewardResult', `${ID}:invitee`, code, retryable);
-const sharerOk = () => ok('SharerRewardResult', `${ID}:sharer`);
-const inviteeOk = () => ok('InviteeRewardResult', `${ID}:invitee`);
-
-const accepted = () => apply(referralActor.initial(ID), ACCEPT);
-function established(): ReferralState {
-  const s = accepted();
-  clock.now = ESTABLISHED_AT;
-  return apply(s, ok('RelationResult', `${ID}:relation`));
-}
-function completed(): ReferralState {
-  const s = established();
-  clock.now = ESTABLISHED_AT + HOUR;
-  return apply(s, { type: 'TaskCompleted', occurredAt: clock.now, eventId: 'ev1' });
-}
-/** The sharer side fails transiently past the retry budget (2 rounds) while the invitee's call is still in flight. */
-function manualReward(): ReferralState {
-  let s = completed();
-  for (let round = 1; round <= SETTINGS.maxRetries; round++) {
-    s = apply(s, sharerFail('DOWNSTREAM_DOWN', true));
-    clock.now = (s as { scheduleTime: number }).scheduleTime;
-    s = apply(s, { type: 'Retry' });
-  }
-  return apply(s, sharerFail('DOWNSTREAM_DOWN', true));
-}
-/** The relation step fails transiently past the retry budget. */
-function manualRelation(): ReferralState {
-  let s = accepted();
-  for (let round = 1; round <= SETTINGS.maxRetries; round++) {
-    s = apply(s, relationFail('DOWNSTREAM_DOWN', true));
-    clock.now = (s as { scheduleTime: number }).scheduleTime;
-    s = apply(s, { type: 'Retry' });
-  }
-  return apply(s, relationFail('DOWNSTREAM_DOWN', true));
-}
+beforeEach(resetClock);
+const apply = (state: ReferralState, message: ReferralMessage): ReferralState => applyTransition(state, message).state;
+const { ACCEPT, accepted, completed, established, manualReward, manualRelation } = referralFixtures(SETTINGS);
 const TERMINATE: ReferralMessage = { type: 'TerminateFromOps', operator: 'ops-ann', reason: 'duplicate account' };
 
 describe('explainReferral: why an application is not rewarded, oldest step first', () => {
