@@ -84,17 +84,19 @@ export class SubscriptionIndex {
   async subscribe(input: SubscriptionInput): Promise<void> {
     const { taskDefId } = this.check(input);
     const entry: SubscriptionEntry = { events: [...input.events], until: input.until };
-    // Two slots (the user's, the definition's): idempotent writes; a retry completes a half-done set. The user's
-    // task set gets it too, so tasks another actor claimed (a referral's preset task) are listed like claimed ones.
-    await this.redis.multi().hset(this.keys.subscriptions(input.userId), input.taskId, JSON.stringify(entry)).sadd(this.keys.userTasks(input.userId), input.taskId).exec();
-    await this.redis.sadd(this.keys.enrolled(taskDefId), input.taskId);
+    // Two slots (the user's, the definition's), written at once: idempotent writes, so a retry completes a
+    // half-done pair whichever failed. The user's task set gets it too, so tasks another actor claimed (a
+    // referral's preset task) are listed like claimed ones.
+    await Promise.all([
+      this.redis.multi().hset(this.keys.subscriptions(input.userId), input.taskId, JSON.stringify(entry)).sadd(this.keys.userTasks(input.userId), input.taskId).exec(),
+      this.redis.sadd(this.keys.enrolled(taskDefId), input.taskId),
+    ]);
   }
 
   /** Removes the task's entry and its enrolment; removing what is gone is a no-op. */
   async unsubscribe(input: Pick<SubscriptionInput, 'userId' | 'taskId'>): Promise<void> {
     const { taskDefId } = this.check(input);
-    await this.redis.hdel(this.keys.subscriptions(input.userId), input.taskId);
-    await this.redis.srem(this.keys.enrolled(taskDefId), input.taskId);
+    await Promise.all([this.redis.hdel(this.keys.subscriptions(input.userId), input.taskId), this.redis.srem(this.keys.enrolled(taskDefId), input.taskId)]);
   }
 
   /** The user's task ids that count `event` occurring at `occurredAt`, sorted; prunes long-expired entries. */
@@ -103,8 +105,9 @@ export class SubscriptionIndex {
     const key = this.keys.subscriptions(userId);
     const entries = await this.redis.hgetall(key);
     const { taskIds, expired } = matchSubscriptions(entries, event, occurredAt, this.clock(), this.graceMs);
-    // Best effort: an entry left behind is ignored by every lookup and pruned by the next one.
-    if (expired.length > 0) await taskScripts(this.redis).pruneSubscriptions(key, ...expired.flat()).catch(() => undefined);
+    // Best effort and off the receipt's path (not awaited): an entry left behind is ignored by every lookup and
+    // pruned by the next one. Commands on one connection run in order, so a later read sees the prune.
+    if (expired.length > 0) void taskScripts(this.redis).pruneSubscriptions(key, ...expired.flat()).catch(() => undefined);
     return taskIds;
   }
 
