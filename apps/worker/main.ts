@@ -5,8 +5,7 @@ import { compileConfig, ConfigCache, ConfigStore, createRedis, exitOnSignal, ing
 import { METRICS_PORTS, PropelMetrics, startObservability, workerProbe } from '../../common/observability';
 import { counterActor, referralActor, taskActor } from '../../actors';
 import { ActivityComponent, ActivityFaults, ActivityKeys, components } from './components/activity';
-import { flowSourceFrom, SubscriptionIndex, TASK_CONFIG_KINDS, taskComponents, TaskKeys } from './components/task';
-import { redisUserTaskSet, taskReceiptResolver } from './receipts';
+import { flowSourceFrom, redisUserTaskSet, SubscriptionIndex, TASK_CONFIG_KINDS, taskComponents, TaskKeys, taskReceiptResolver } from './components/task';
 import { WorkerModule } from './worker.module';
 
 /** Ingest routes from PROPEL_INGEST_ROUTES (a JSON array), validated before the worker starts. */

@@ -5,7 +5,7 @@ import { GatewayError } from '../gateway.errors';
 import { taskView } from '../../../actors/task/task.actor';
 import { TaskRejection } from '../../../actors/task/task.types';
 import type { TaskView } from '../../../actors/task/task.types';
-import { routeTaskReceipt } from '../../worker/receipts';
+import { routeTaskReceipt } from '../../worker/components/task';
 import { PublicRateLimitGuard } from '../rate-limit';
 import { TaskCenter } from './task-center';
 import { parseReceiptBody } from './tasks.validation';

@@ -14,6 +14,8 @@ export type { NotifyRef } from './steps/notify.step';
 export type { StepDeps } from './steps/step-deps';
 export { retryAfterMs, webhookVerdict, WebhookStep } from './steps/webhook.step';
 export type { WebhookBody } from './steps/webhook.step';
+export { eventIsListened, RECEIPT_NOT_COUNTED, receiptMessages, receiptOfEntry, redisUserTaskSet, routeTaskReceipt, taskReceiptResolver } from './receipts';
+export type { RoutedReceipt, SubscriptionLookup, TaskReceiptDeps, UserTaskSet } from './receipts';
 export { matchSubscriptions, parseTaskId, SubscriptionIndex } from './subscriptions';
 export type { SubscriptionEntry, SubscriptionIndexOptions } from './subscriptions';
 export { builtInSteps, TASK_COMPONENT_DEFAULTS, taskComponents } from './task.components';

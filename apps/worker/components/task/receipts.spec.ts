@@ -1,6 +1,6 @@
-import type { ConfigItem, ConfigView } from '../../common/config-center/types';
-import { TerminalError } from '../../common/errors';
-import { TaskDefinition, taskDefinitionSchema } from '../../actors/task/task.definition';
+import type { ConfigItem, ConfigView } from '../../../../common/config-center/types';
+import { TerminalError } from '../../../../common/errors';
+import { TaskDefinition, taskDefinitionSchema } from '../../../../actors/task/task.definition';
 import { receiptOfEntry, RECEIPT_NOT_COUNTED, taskReceiptResolver } from './receipts';
 
 const T0 = Date.UTC(2026, 0, 5, 8);

@@ -1,14 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { TerminalError } from '../../common/errors';
-import type { ConfigItem, ConfigReader, ConfigView } from '../../common/config-center/types';
-import type { IngestResolver, RoutedMessage } from '../../common/runtime/ingest-router';
-import type { TaskDefinition } from '../../actors/task/task.definition';
-import { parseReceipt, Receipt, routeReceipt, SkippedTask } from '../../actors/task/task.routing';
-import type { ReceiptTarget } from '../../actors/task/task.routing';
-import { TASK_ACTOR } from '../../actors/task/task.types';
-import type { RedisClient } from '../../common/redis/client';
-import type { TaskKeys } from './components/task/task.keys';
-import { TASK_DEFINITION_KIND } from './components/task/task.config';
+import { TerminalError } from '../../../../common/errors';
+import type { ConfigItem, ConfigReader, ConfigView } from '../../../../common/config-center/types';
+import type { IngestResolver, RoutedMessage } from '../../../../common/runtime/ingest-router';
+import type { TaskDefinition } from '../../../../actors/task/task.definition';
+import { parseReceipt, Receipt, routeReceipt, SkippedTask } from '../../../../actors/task/task.routing';
+import type { ReceiptTarget } from '../../../../actors/task/task.routing';
+import { TASK_ACTOR } from '../../../../actors/task/task.types';
+import type { RedisClient } from '../../../../common/redis/client';
+import type { TaskKeys } from './task.keys';
+import { TASK_DEFINITION_KIND } from './task.config';
 
 /** Code of the dead letter of a receipt that every task it would count for had to skip (see `skipped`). */
 export const RECEIPT_NOT_COUNTED = 'RECEIPT_NOT_COUNTED';
