@@ -5,10 +5,10 @@ import type { ReferralState } from '../actors';
 import { ActivityComponent, ActivityKeys } from '../apps/worker/components/activity';
 import type { Grant } from '../apps/worker/components/activity';
 import { NotifierKeys } from '../apps/notifier';
-import { readAudit } from '../bench/lib/propel';
+import { loadRecords as loadByPartition, readAudit } from '../bench/lib/propel';
 import type { Referral } from './load';
 import type { ProgressSamples } from './poll';
-import { scanTargets } from './redis';
+import { actorIdsIn } from './redis';
 import { loadTaskRecords, taskCallFailure, taskGrants, taskNotificationIds, taskOutcomes, taskProgress, tasksLost } from './task-checks';
 import type { TaskRecords } from './task-checks';
 import type { PlannedTask, TaskLoadCounts } from './tasks';
@@ -79,35 +79,10 @@ const limit = <T>(list: T[], n = 10) => list.slice(0, n);
 
 /** Reads every record of the planned referrals (and any other referral actor in the namespace). */
 async function loadRecords(input: CheckInput): Promise<{ records: Map<string, ActorRecord<RefState> | null>; extra: string[] }> {
-  const store = new RedisActorStore(input.redis, input.keys);
-  const byPartition = new Map<number, Referral[]>();
-  for (const r of input.referrals) {
-    let list = byPartition.get(r.partition);
-    if (!list) byPartition.set(r.partition, (list = []));
-    list.push(r);
-  }
-  const records = new Map<string, ActorRecord<RefState> | null>();
-  for (const [p, list] of byPartition) {
-    for (let i = 0; i < list.length; i += 1000) {
-      const slice = list.slice(i, i + 1000);
-      const loaded = await store.loadMany(p, slice.map((r) => ({ type: referralActor.type, id: r.app })));
-      loaded.forEach((rec, j) => records.set(slice[j]!.app, rec as ActorRecord<RefState> | null));
-    }
-  }
+  const loaded = await loadByPartition<Referral, RefState>(new RedisActorStore(input.redis, input.keys), input.referrals, (r) => ({ partition: r.partition, type: referralActor.type, id: r.app }));
+  const records = new Map(input.referrals.map((r, i) => [r.app, loaded[i]!]));
   // Referral actors nobody planned (a typo in the driver, a forged id) would escape the checks: list them.
-  const extra: string[] = [];
-  const prefix = `{${input.keys.ns}:`;
-  for (const node of scanTargets(input.redis)) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*}:a:${referralActor.type}:*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const id = key.slice(key.indexOf(`}:a:${referralActor.type}:`) + `}:a:${referralActor.type}:`.length);
-        if (!records.has(id)) extra.push(id);
-      }
-    } while (cursor !== '0');
-  }
+  const extra = (await actorIdsIn(input.redis, input.keys.ns, referralActor.type)).filter((id) => !records.has(id));
   return { records, extra };
 }
 

@@ -1,4 +1,5 @@
 import { decode } from '../common';
+import { groupByPartition } from '../bench/lib/propel';
 import type { ActorRecord, Keys, RedisClient } from '../common';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -58,15 +59,8 @@ export interface PolledActor {
  * and its due score are of the same instant; `visit` gets them in order (a failed read throws).
  */
 export async function pollRecords<T, S = unknown>(side: RedisSide, items: T[], actorOf: (item: T) => PolledActor, visit: (item: T, rec: ActorRecord<S> | null, due: string | null, now: number) => void): Promise<void> {
-  const byPartition = new Map<number, T[]>();
-  for (const item of items) {
-    const p = actorOf(item).partition;
-    let list = byPartition.get(p);
-    if (!list) byPartition.set(p, (list = []));
-    list.push(item);
-  }
   await Promise.all(
-    [...byPartition].map(async ([p, list]) => {
+    [...groupByPartition(items, (item) => actorOf(item).partition)].map(async ([p, list]) => {
       for (let i = 0; i < list.length; i += 500) {
         const slice = list.slice(i, i + 500);
         const tx = side.redis.multi();

@@ -293,3 +293,18 @@ export function scanTargets(redis: RedisClient): Array<Redis> {
   return redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
 }
 
+/** Ids of every actor of `type` with a record in namespace `ns` (a SCAN over every master). */
+export async function actorIdsIn(redis: RedisClient, ns: string, type: string): Promise<string[]> {
+  const marker = `}:a:${type}:`;
+  const ids: string[] = [];
+  for (const node of scanTargets(redis)) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', `{${ns}:*${marker}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of found) ids.push(key.slice(key.indexOf(marker) + marker.length));
+    } while (cursor !== '0');
+  }
+  return ids;
+}
+

@@ -5,7 +5,8 @@ import type { ActiveTaskState, TaskState } from '../actors';
 import { TaskKeys } from '../apps/worker/components/task';
 import type { BalanceRef, TaskLedgerEntry } from '../apps/worker/components/task';
 import type { Invariant } from './checks';
-import { scanTargets } from './redis';
+import { loadRecords } from '../bench/lib/propel';
+import { actorIdsIn } from './redis';
 import { CLAIM_TASK, pointsOf, STEP } from './tasks';
 import type { PlannedTask, TaskLoadCounts } from './tasks';
 
@@ -27,34 +28,9 @@ export const stepKey = (taskId: string, stage: number, step: number) => `${taskI
 
 /** Reads every planned task's record, and lists the task actors in the namespace nobody planned (a SCAN over every master). */
 export async function loadTaskRecords(redis: RedisClient, keys: Keys, tasks: readonly PlannedTask[]): Promise<{ records: TaskRecords; extra: string[] }> {
-  const store = new RedisActorStore(redis, keys);
-  const byPartition = new Map<number, PlannedTask[]>();
-  for (const t of tasks) {
-    let list = byPartition.get(t.partition);
-    if (!list) byPartition.set(t.partition, (list = []));
-    list.push(t);
-  }
-  const records: TaskRecords = new Map();
-  for (const [p, list] of byPartition) {
-    for (let i = 0; i < list.length; i += 1000) {
-      const slice = list.slice(i, i + 1000);
-      const loaded = await store.loadMany(p, slice.map((t) => ({ type: TASK_ACTOR, id: t.taskId })));
-      loaded.forEach((rec, j) => records.set(slice[j]!.taskId, rec as ActorRecord<TaskState> | null));
-    }
-  }
-  const extra: string[] = [];
-  const marker = `}:a:${TASK_ACTOR}:`;
-  for (const node of scanTargets(redis)) {
-    let cursor = '0';
-    do {
-      const [next, found] = await node.scan(cursor, 'MATCH', `{${keys.ns}:*${marker}*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of found) {
-        const id = key.slice(key.indexOf(marker) + marker.length);
-        if (!records.has(id)) extra.push(id);
-      }
-    } while (cursor !== '0');
-  }
+  const loaded = await loadRecords<PlannedTask, TaskState>(new RedisActorStore(redis, keys), tasks, (t) => ({ partition: t.partition, type: TASK_ACTOR, id: t.taskId }));
+  const records: TaskRecords = new Map(tasks.map((t, i) => [t.taskId, loaded[i]!]));
+  const extra = (await actorIdsIn(redis, keys.ns, TASK_ACTOR)).filter((id) => !records.has(id));
   return { records, extra };
 }
 

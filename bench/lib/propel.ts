@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ChainableCommander, Cluster, Redis } from 'ioredis';
-import { decode, encodeEnvelope, GROUPS, Keys, partitionOf } from '../../common';
+import { decode, encodeEnvelope, GROUPS, Keys, partitionOf, RedisActorStore } from '../../common';
 import type { ActorRecord, AuditRecord } from '../../common';
 import { sleep } from './util';
 
@@ -241,3 +241,38 @@ export function describeStates(states: PartitionState[]): string {
   return `${states.length - missing}/${states.length} groups, backlog ${backlogOf(states)}`;
 }
 
+
+/** Groups `items` by their partition, in the order given. */
+export function groupByPartition<T>(items: Iterable<T>, partitionOf: (item: T) => number): Map<number, T[]> {
+  const byPartition = new Map<number, T[]>();
+  for (const item of items) {
+    const p = partitionOf(item);
+    let list = byPartition.get(p);
+    if (!list) byPartition.set(p, (list = []));
+    list.push(item);
+  }
+  return byPartition;
+}
+
+/**
+ * Loads the records of `items` (one pipelined loadMany per partition and `chunk` items): `records[i]` is the
+ * record of `items[i]`, or null where there is none.
+ */
+export async function loadRecords<T, S = unknown>(store: RedisActorStore, items: readonly T[], actorOf: (item: T) => { partition: number; type: string; id: string }, chunk = 1000): Promise<Array<ActorRecord<S> | null>> {
+  const records = new Array<ActorRecord<S> | null>(items.length).fill(null);
+  const indexes = Array.from({ length: items.length }, (_, i) => i);
+  for (const [p, list] of groupByPartition(indexes, (i) => actorOf(items[i]!).partition)) {
+    for (let base = 0; base < list.length; base += chunk) {
+      const slice = list.slice(base, base + chunk);
+      const loaded = await store.loadMany(
+        p,
+        slice.map((i) => {
+          const { type, id } = actorOf(items[i]!);
+          return { type, id };
+        }),
+      );
+      loaded.forEach((rec, j) => (records[slice[j]!] = rec as ActorRecord<S> | null));
+    }
+  }
+  return records;
+}

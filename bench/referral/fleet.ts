@@ -8,6 +8,7 @@ import { ActivityComponent, ActivityKeys } from '../../apps/worker/components/ac
 import { RedisProcess } from '../../test/harness/redis-server';
 import { log, sleep, warn } from '../lib/util';
 import { WorkerProcess } from '../lib/workers';
+import { loadRecords } from '../lib/propel';
 import { cpuSnapshot as cpuSnapshotOf, waitQuiet as waitQuietFor } from '../lib/cpu';
 import { args, PRIZE, QUIET_WAIT_MS, STALL_MS } from './config';
 import type { Plan } from './plan';
@@ -72,20 +73,9 @@ export const notifications = (ctx: Ctx) => ctx.redis.xlen(ctx.keys.named(NOTIFIC
 /** Statuses of a plan's applications (for a stall report and the final check). */
 export async function statuses(ctx: Ctx, plan: Plan): Promise<{ histogram: Record<string, number>; records: Array<{ status: string; state: ReferralState } | null> }> {
   const store = new RedisActorStore(ctx.redis as unknown as RedisClient, ctx.keys);
-  const byPartition = new Map<number, number[]>();
-  for (let k = 0; k < plan.count; k++) {
-    let list = byPartition.get(plan.partition[k]);
-    if (!list) byPartition.set(plan.partition[k], (list = []));
-    list.push(k);
-  }
-  const records: Array<{ status: string; state: ReferralState } | null> = new Array(plan.count).fill(null);
-  for (const [p, ks] of byPartition) {
-    for (let base = 0; base < ks.length; base += 2_000) {
-      const slice = ks.slice(base, base + 2_000);
-      const loaded = await store.loadMany(p, slice.map((k) => ({ type: referralActor.type, id: plan.apps[k] })));
-      loaded.forEach((r, j) => (records[slice[j]] = r ? { status: r.status, state: r.state as ReferralState } : null));
-    }
-  }
+  const ks = Array.from({ length: plan.count }, (_, k) => k);
+  const loaded = await loadRecords<number, ReferralState>(store, ks, (k) => ({ partition: plan.partition[k]!, type: referralActor.type, id: plan.apps[k]! }), 2_000);
+  const records = loaded.map((r) => (r ? { status: r.status, state: r.state } : null));
   const histogram: Record<string, number> = {};
   for (const r of records) {
     const s = r?.status ?? 'missing';
