@@ -410,9 +410,9 @@ async function notificationBacklog(redis: RedisClient, keys: Keys): Promise<numb
 
 /** Outbox entries not yet relayed, over every partition (the relay deletes what it relayed). */
 async function outboxBacklog(redis: RedisClient, keys: Keys, partitions: number): Promise<number> {
-  let n = 0;
-  for (let p = 0; p < partitions; p++) n += await redis.xlen(keys.outbox(p));
-  return n;
+  // One round trip's wait for all partitions (each outbox its own slot on a cluster), not one per partition.
+  const lengths = await Promise.all(Array.from({ length: partitions }, (_, p) => redis.xlen(keys.outbox(p))));
+  return lengths.reduce((n, len) => n + len, 0);
 }
 
 /** `ops manual retry --all --json` through the real CLI, as an operator would run it. */
