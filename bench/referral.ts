@@ -24,7 +24,7 @@ import { assignedPartitions, createRedis, Keys, RedisStreamsClient } from '../co
 import { ActivityComponent, ActivityKeys } from '../apps/worker/components/activity';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { connect } from './lib/propel';
-import { fmtInt, fmtMs, freshNamespace, log, machine, machineLine, renderTable, reportFailures, saveResults, sleep } from './lib/util';
+import { fmtInt, fmtMs, freshNamespace, log, machine, machineLine, phaseRunner, renderTable, reportFailures, saveResults, sleep } from './lib/util';
 import { allReady, killTracked, runBench, spawnApp, stopOnSignal, track } from './lib/workers';
 import { args, CONCURRENCY, fail, failures, HTTP_N, HTTP_RATE, HTTP_SECONDS, N, P, PHASES, profArgs, RATE, SECONDS, TARGET_AT_RATE, TARGET_P99_MS, TARGET_RATE, WARMUP, WORKERS } from './referral/config';
 import { makePlan, minOf } from './referral/plan';
@@ -56,16 +56,9 @@ async function settled(ctx: Ctx, ids: string[]): Promise<void> {
 
 let quietProcs: Procs | undefined;
 
-async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
-  if (!PHASES.has(name)) return undefined;
-  try {
-    if (quietProcs) await waitQuiet(quietProcs, name);
-    return await run();
-  } catch (err) {
-    fail(`${name}: ${(err as Error).stack ?? err}`);
-    return undefined;
-  }
-}
+const phase = phaseRunner(PHASES, fail, async (name) => {
+  if (quietProcs) await waitQuiet(quietProcs, name);
+});
 
 async function main(): Promise<void> {
   log(

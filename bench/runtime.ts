@@ -19,7 +19,7 @@ import { cpus } from 'node:os';
 import { startTestCluster, TestCluster } from '../test/harness/cluster';
 import { RedisProcess, startRedisServer } from '../test/harness/redis-server';
 import { connect } from './lib/propel';
-import { fmtInt, fmtMs, fmtRatio, log, machine, machineLine, renderTable, reportFailures, saveResults, warn } from './lib/util';
+import { fmtInt, fmtMs, fmtRatio, log, machine, machineLine, phaseRunner, renderTable, reportFailures, saveResults, warn } from './lib/util';
 import { killTracked, runBench, stopOnSignal } from './lib/workers';
 import { AOF, args, clusterTarget, fail, failures, M, N, P, PHASES, RATE, SECONDS, singleTarget } from './runtime/config';
 import type { LatencyResult, ThroughputResult } from './runtime/config';
@@ -28,15 +28,7 @@ import { latency, propel } from './runtime/propel';
 import { renderCharts, renderClusterChart } from './runtime/report';
 import type { ClusterPair } from './runtime/report';
 
-async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
-  if (!PHASES.has(name)) return undefined;
-  try {
-    return await run();
-  } catch (err) {
-    fail(`${name}: ${(err as Error).stack ?? err}`);
-    return undefined;
-  }
-}
+const phase = phaseRunner(PHASES, fail);
 
 async function main(): Promise<void> {
   log(`runtime bench: ${fmtInt(N)} messages over ${fmtInt(M)} actors, ${P} partitions${args.quick ? ' (quick)' : ''}; ${machineLine()}`);

@@ -146,3 +146,20 @@ export const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model, lo
 
 /** `N CPUs, load a b c` for a bench's first line. */
 export const machineLine = () => `${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+
+/**
+ * Runs phase `name` only when `--phases` asked for it; a throw fails the run (through `fail`) and the phase gives
+ * undefined, so the phases after it still run. `before` (a quiet wait, say) runs first, inside the same catch.
+ */
+export function phaseRunner(phases: ReadonlySet<string>, fail: (what: string) => void, before?: (name: string) => Promise<void>): <T>(name: string, run: () => Promise<T>) => Promise<T | undefined> {
+  return async (name, run) => {
+    if (!phases.has(name)) return undefined;
+    try {
+      await before?.(name);
+      return await run();
+    } catch (err) {
+      fail(`${name}: ${(err as Error).stack ?? err}`);
+      return undefined;
+    }
+  };
+}
