@@ -91,8 +91,6 @@ export class LoadDriver {
   private readonly dup = { sameEvent: 0, otherEvent: 0, ingestAccepts: 0 };
   private readonly ingest: IngestWriter;
   private readonly pump: Pump;
-  private completionsSent = 0;
-  private completionsAcked = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly progress: ProgressSamples;
 
@@ -132,8 +130,8 @@ export class LoadDriver {
       ingestAccepts: r.filter((x) => x.path === 'ingest').length,
       accepted: r.filter((x) => x.accepted).length,
       acceptFailed: r.filter((x) => x.acceptFailed).length,
-      completionsSent: this.completionsSent,
-      completionsAcked: this.completionsAcked,
+      completionsSent: r.filter((x) => x.taskSent).length,
+      completionsAcked: r.filter((x) => x.taskAcked).length,
       duplicates: { ...this.dup },
       ingestEntries: this.ingest.entries,
       ingestRetries: this.ingest.retries,
@@ -265,11 +263,7 @@ export class LoadDriver {
     const rng = this.ctx.rng.fork(`task-${r.k}`);
     const eventId = `task-${r.k}`;
     const path: 'http' | 'ingest' = rng.chance(0.5) ? r.path : r.path === 'http' ? 'ingest' : 'http';
-    this.completionsSent++;
-    if (await this.sendTask(r, path, eventId)) {
-      r.taskAcked = true;
-      this.completionsAcked++;
-    }
+    if (await this.sendTask(r, path, eventId)) r.taskAcked = true;
     if (rng.chance(this.opts.duplicateShare)) {
       await sleep(rng.int(50, 1500));
       this.dup.sameEvent++;

@@ -163,7 +163,6 @@ export class TaskLoadDriver {
   readonly http = new HttpTally();
   readonly progress: ProgressSamples;
   private readonly users: Array<{ k: number; userId: string; staged: PlannedTask; claim?: PlannedTask }>;
-  private deliveries = 0;
   private deliveriesAcked = 0;
   private viaIngest = 0;
   private viaHttp = 0;
@@ -209,7 +208,7 @@ export class TaskLoadDriver {
       claimsAcked: claims.filter((t) => t.claimAcked).length,
       claimsFailed: claims.filter((t) => t.claimFailed).length,
       distinctEvents: this.tasks.reduce((n, t) => n + t.events.length, 0),
-      deliveries: this.deliveries,
+      deliveries: this.viaIngest + this.viaHttp,
       deliveriesAcked: this.deliveriesAcked,
       viaIngest: this.viaIngest,
       viaHttp: this.viaHttp,
@@ -285,7 +284,6 @@ export class TaskLoadDriver {
   }
 
   private async deliver(task: PlannedTask, userId: string, event: string, eventId: string, occurredAt: number, path: 'ingest' | 'http', twice: boolean): Promise<void> {
-    this.deliveries++;
     task.sent.add(eventId);
     let ok: boolean;
     if (path === 'ingest') {
