@@ -236,12 +236,6 @@ export async function readAudit(redis: BenchRedis, keys: Keys, partitions: numbe
   return n;
 }
 
-export function describeStates(states: PartitionState[]): string {
-  const missing = states.filter((s) => !s.groupExists).length;
-  return `${states.length - missing}/${states.length} groups, backlog ${backlogOf(states)}`;
-}
-
-
 /** Groups `items` by their partition, in the order given. */
 export function groupByPartition<T>(items: Iterable<T>, partitionOf: (item: T) => number): Map<number, T[]> {
   const byPartition = new Map<number, T[]>();
