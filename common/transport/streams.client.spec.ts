@@ -30,4 +30,22 @@ describe('RedisStreamsClient.ask', () => {
       expect(Date.now() - started).toBeLessThan(5_000);
     }
   });
+
+  it('an append that fails outright (not a Propel error) rejects as NOT_QUEUED with the cause', async () => {
+    const client = new RedisStreamsClient({ redis: { url: `redis://127.0.0.1:${await closedPort()}` }, runtime: { namespace: 'noq', partitions: 4 } });
+    try {
+      // The append fails at once, as it does on a cluster out of redirections.
+      jest.spyOn(client, 'append').mockRejectedValue(new Error('Too many Cluster redirections'));
+      jest.spyOn(client as unknown as { ensureReplyLoop(): Promise<void> }, 'ensureReplyLoop').mockResolvedValue(undefined);
+      const err = await client.ask(counterActor, 'alice', { type: 'increment', by: 1 } as never, { timeoutMs: 5_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as PropelError).code).toBe(ErrorCode.NotQueued);
+      expect((err as Error).message).toMatch(/Too many Cluster redirections/);
+      expect((err as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      await client.close();
+    }
+  });
 });

@@ -94,7 +94,9 @@ export class RedisStreamsClient extends ClientProxy {
         .catch((err) => {
           clearTimeout(timer);
           this.waiting.delete(corr);
-          reject(err);
+          // The append itself failed (Redis unreachable, a failover): the message is not in the inbox. A Propel
+          // error (an invalid id, a message too large) is the caller's to handle as it is.
+          reject(err instanceof PropelError ? err : new PropelError(ErrorCode.NotQueued, `the message for ${pattern} ${id} could not be written to its inbox (${(err as Error)?.message ?? err}); send it again`, { cause: err }));
         });
     });
   }

@@ -34,8 +34,9 @@ describe('POST /receipts (ReceiptsController)', () => {
     // Seen in a chaos run on the cluster: the partition's master was killed, the XADD failed with a raw ioredis
     // error, and the receipt was answered 200 with the task under `skipped` (HANDLER_FAILED): acknowledged, lost.
     const status = jest.fn();
+    // The streams client turns the failed append into NOT_QUEUED (common/transport/streams.client.ts).
     const failing = controller(async () => {
-      throw new Error('Too many Cluster redirections. Last error: Error: connect ECONNREFUSED 127.0.0.1:39155');
+      throw new PropelError(ErrorCode.NotQueued, 'the message for actor:task u1:orders:once could not be written to its inbox (Too many Cluster redirections. Last error: Error: connect ECONNREFUSED 127.0.0.1:39155); send it again');
     });
     const err = await failing.receipt(body, { status }).then(
       () => undefined,

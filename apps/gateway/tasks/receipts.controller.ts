@@ -78,12 +78,11 @@ export class ReceiptsController {
     const queued: string[] = [];
     const messageId = `event:${receipt.eventId}`;
     const replies = await Promise.allSettled(routed.targets.map((t) => this.center.ask(t.taskId, t.message, messageId)));
-    // An ask that failed with anything but a Propel error never got its message into the task's inbox (the append
-    // itself failed: Redis unavailable, a cluster failover): not a skip, and not queued. The sender must send the
-    // receipt again, which is safe: every task counts the event id once.
-    const unsent = replies.flatMap((outcome, i) => (outcome.status === 'rejected' && (!(outcome.reason instanceof PropelError) || outcome.reason.code === ErrorCode.NotQueued) ? [{ taskId: routed.targets[i].taskId, reason: outcome.reason }] : []));
+    // NOT_QUEUED: the message never reached the task's inbox (Redis unavailable, a cluster failover): not a skip,
+    // and not queued. The sender must send the receipt again, which is safe: every task counts the event id once.
+    const unsent = replies.flatMap((outcome, i) => (outcome.status === 'rejected' && outcome.reason instanceof PropelError && outcome.reason.code === ErrorCode.NotQueued ? [{ taskId: routed.targets[i].taskId, reason: outcome.reason }] : []));
     if (unsent.length > 0) {
-      const why = unsent[0].reason instanceof Error ? unsent[0].reason.message : String(unsent[0].reason);
+      const why = unsent[0].reason.message;
       throw new GatewayError(
         503,
         RECEIPT_NOT_QUEUED,
