@@ -44,6 +44,9 @@ const timeZone = z.string().refine(
 
 const HOUR_MS = 3_600_000;
 
+/** The largest amount one event may count (and the largest threshold): receipts, progress messages and definitions agree. */
+export const MAX_EVENT_AMOUNT = 1e12;
+
 /** How reward calls are retried, and how the scheduled replay re-drives FAILED and TERMINATED tasks. */
 export const rewardPolicySchema = z
   .object({
@@ -63,7 +66,7 @@ export type RewardPolicy = z.output<typeof rewardPolicySchema>;
 /** One stage: reaching `threshold` (count or amount) earns the reward flow `flow` (none: nothing to grant). */
 const stageSchema = z
   .object({
-    threshold: z.number().positive().max(1e12),
+    threshold: z.number().positive().max(MAX_EVENT_AMOUNT),
     flow: idPart.optional(),
   })
   .strict();
@@ -96,12 +99,12 @@ export const taskDefinitionSchema = z
     /** Done once: the first counted event completes it. */
     z.object({ ...common, type: z.literal('one-shot'), flow: idPart.optional() }).strict(),
     /** Reach `target` (events counted or amount summed). */
-    z.object({ ...common, type: z.literal('cumulative'), target: z.number().positive().max(1e12), flow: idPart.optional() }).strict(),
+    z.object({ ...common, type: z.literal('cumulative'), target: z.number().positive().max(MAX_EVENT_AMOUNT), flow: idPart.optional() }).strict(),
     /** Several thresholds, ascending; each earns its own reward. */
     z.object({ ...common, type: z.literal('staged'), stages: z.array(stageSchema).min(1).max(20) }).strict(),
     /** Reach `target` within `withinMs` of claiming; the task EXPIRES otherwise. */
     z
-      .object({ ...common, type: z.literal('deadline'), target: z.number().positive().max(1e12), withinMs: z.number().int().min(1_000).max(366 * 24 * HOUR_MS), flow: idPart.optional() })
+      .object({ ...common, type: z.literal('deadline'), target: z.number().positive().max(MAX_EVENT_AMOUNT), withinMs: z.number().int().min(1_000).max(366 * 24 * HOUR_MS), flow: idPart.optional() })
       .strict(),
     /** Reach `target` in each daily or weekly period of the merchant's time zone; each period is a task of its own. */
     z
@@ -111,7 +114,7 @@ export const taskDefinitionSchema = z
         period: z.enum(['daily', 'weekly']),
         /** First day of a weekly period: 1 = Monday … 7 = Sunday (ISO). */
         weekStartsOn: z.number().int().min(1).max(7).default(1),
-        target: z.number().positive().max(1e12),
+        target: z.number().positive().max(MAX_EVENT_AMOUNT),
         flow: idPart.optional(),
       })
       .strict(),

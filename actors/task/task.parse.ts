@@ -1,15 +1,13 @@
 import type { CallReply } from '../../common/actor';
 import { assertValidTypeName } from '../../common/ids';
 import { callReply, id, intIn, object, optionalId, optionalTime, positive, Raw, text, time } from '../shared/parse';
-import { isEventType, MAX_EVENT_TYPE_LENGTH } from './task.definition';
+import { isEventType, MAX_EVENT_AMOUNT, MAX_EVENT_TYPE_LENGTH } from './task.definition';
 import type { RewardPolicy, TaskTerms } from './task.definition';
 import type { ClaimMessage, ProgressMessage, RewardCallValue, TaskMessage, TaskOrigin } from './task.types';
 
 const HOUR_MS = 3_600_000;
 const MAX_REASON_LENGTH = 500;
-const MAX_THRESHOLD = 1e12;
 /** Above this an amount loses cents in a double; no real event carries it. */
-const MAX_AMOUNT = 1e15;
 const MAX_EVENTS = 16;
 const MAX_STAGES = 20;
 const TASK_TYPES: ReadonlySet<string> = new Set(['one-shot', 'cumulative', 'staged', 'deadline', 'recurring']);
@@ -38,7 +36,7 @@ function stages(raw: unknown): TaskTerms['stages'] {
   if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_STAGES) throw new TypeError(`terms.stages must be an array of 1 to ${MAX_STAGES} stages`);
   return raw.map((s, i) => {
     const stage = object(s, `terms.stages[${i}]`);
-    const threshold = positive(stage.threshold, MAX_THRESHOLD, `terms.stages[${i}].threshold`);
+    const threshold = positive(stage.threshold, MAX_EVENT_AMOUNT, `terms.stages[${i}].threshold`);
     if (i > 0 && !(threshold > (raw[i - 1] as { threshold: number }).threshold)) {
       throw new TypeError(`terms.stages[${i}].threshold must be above the previous stage's (thresholds strictly increase)`);
     }
@@ -103,7 +101,7 @@ function progress(m: Raw): ProgressMessage {
     eventId: id(m, 'eventId', 'Progress'),
     event: eventName(m.event, 'Progress.event'),
     occurredAt: time(m.occurredAt, 'Progress.occurredAt'),
-    amount: positive(m.amount, MAX_AMOUNT, 'Progress.amount'),
+    amount: positive(m.amount, MAX_EVENT_AMOUNT, 'Progress.amount'),
     ...(m.enrol !== undefined ? { enrol: claim(object(m.enrol, 'Progress.enrol'), 'Progress.enrol') } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { TerminalError } from '../../common/errors';
 import { assertValidId } from '../../common/ids';
 import { isRecord } from '../shared/parse';
 import type { TaskDefinition } from './task.definition';
-import { isEventType, MAX_EVENT_TYPE_LENGTH, termsOf } from './task.definition';
+import { isEventType, MAX_EVENT_AMOUNT, MAX_EVENT_TYPE_LENGTH, termsOf } from './task.definition';
 import { periodOf } from './task.period';
 import { taskActorId } from './task.types';
 import type { ProgressMessage } from './task.types';
@@ -53,7 +53,6 @@ export const MAX_TASK_USER_ID_LENGTH = 100;
 const MAX_FIELDS = 32;
 const MAX_FIELD_NAME = 64;
 const MAX_FIELD_TEXT = 1_000;
-const MAX_AMOUNT = 1e12;
 /** The last instant calendars (Intl, periods) handle with room to spare: 9999-12-31T23:59:59.999Z. */
 const MAX_OCCURRED_AT = 253_402_300_799_999;
 const RECEIPT_KEYS = new Set(['userId', 'event', 'eventId', 'occurredAt', 'amount', 'fields']);
@@ -105,8 +104,8 @@ export function parseReceipt(raw: unknown, defaultOccurredAt?: number): Receipt 
     );
   }
 
-  if (r.amount !== undefined && (typeof r.amount !== 'number' || !Number.isFinite(r.amount) || r.amount < 0 || r.amount > MAX_AMOUNT)) {
-    problems.push(`amount must be a finite number from 0 to ${MAX_AMOUNT}`);
+  if (r.amount !== undefined && (typeof r.amount !== 'number' || !Number.isFinite(r.amount) || r.amount < 0 || r.amount > MAX_EVENT_AMOUNT)) {
+    problems.push(`amount must be a finite number from 0 to ${MAX_EVENT_AMOUNT}`);
   }
 
   let fields: Receipt['fields'];
@@ -171,7 +170,7 @@ function taskDefIdOf(taskId: string): string | undefined {
 /** A usable amount: a finite number (or a decimal string, as ingest fields are) above 0 and at most 1e12. */
 function amountOf(value: unknown): number | undefined {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
-  return Number.isFinite(n) && n > 0 && n <= MAX_AMOUNT ? n : undefined;
+  return Number.isFinite(n) && n > 0 && n <= MAX_EVENT_AMOUNT ? n : undefined;
 }
 
 /**
