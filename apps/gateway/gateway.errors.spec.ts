@@ -1,5 +1,6 @@
 import { ErrorCode, PropelError } from '../../common';
-import { GatewayError, isRedisUnavailable, toErrorAnswer } from './gateway.errors';
+import { isRedisUnavailable } from '../../common/redis/connection';
+import { GatewayError, toErrorAnswer } from './gateway.errors';
 
 describe('gateway error answers', () => {
   it('Redis being unreachable or failing over is a 503 to retry, not a 500', () => {

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { ErrorCode, PropelError } from '../../common';
 import { ACTIVITY_ERRORS } from '../worker/components/activity';
+import { isRedisUnavailable } from '../../common/redis/connection';
 
 /** The body of every error answer: a machine-readable code and a sentence a person can act on. */
 export interface ErrorBody {
@@ -50,14 +51,6 @@ export function toErrorAnswer(err: unknown): { status: number; body: ErrorBody }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'the gateway failed to answer; the failure is logged, try again later' } } };
 }
 
-// What ioredis throws while a server or a cluster slot is unreachable: a passing condition, not a bug (503).
-const UNAVAILABLE = /Too many Cluster redirections|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|Failed to refresh slots cache|Reached the max retries per request/;
-
-/** True for errors of an unreachable or failing-over Redis (connection loss, cluster redirections, LOADING). */
-export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return ['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(err.name) || UNAVAILABLE.test(err.message);
-}
 
 /** Answers every exception with `{ error: { code, message } }`; logs the unexpected ones (5xx). */
 @Catch()

@@ -65,3 +65,14 @@ export function commandBuffer<T = unknown>(client: RedisClient, name: string, ..
   void client.sendCommand(command);
   return command.promise as Promise<T>;
 }
+
+// What ioredis throws while a server or a cluster slot is unreachable: a passing condition, not a bug. ioredis
+// gives most of these no code ("Too many Cluster redirections", "Connection is closed"), so the message is what is
+// matched here, in one place beside the connection, instead of at each caller.
+const UNAVAILABLE = /Too many Cluster redirections|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|Failed to refresh slots cache|Reached the max retries per request/;
+
+/** True for errors of an unreachable or failing-over Redis (connection loss, cluster redirections, LOADING). */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return ['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(err.name) || UNAVAILABLE.test(err.message);
+}
