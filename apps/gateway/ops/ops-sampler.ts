@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { status } from '../../../common/ops';
-import type { OpsContext, SystemStatus } from '../../../common/ops';
+import type { BacklogTotals, OpsContext, SystemStatus } from '../../../common/ops';
 import { infoField } from '../../../common/redis/stream-info';
 import { RingBuffer } from './ring-buffer';
 import { settledWithin } from '../../../common/shutdown';
 
 /** One point of the dashboard's time series: counters and backlog totals over every partition. */
-export interface OpsSample {
+export interface OpsSample extends BacklogTotals {
   at: number;
   /** Entries ever added to the partition inboxes (XINFO STREAM entries-added, summed); null before Redis 7. */
   received: number | null;
@@ -15,13 +15,6 @@ export interface OpsSample {
   /** Change of `received` / `committed` per second since the previous sample (null for the first one). */
   receivedPerSec: number | null;
   committedPerSec: number | null;
-  lag: number;
-  pending: number;
-  due: number;
-  overdue: number;
-  outbox: number;
-  dead: number;
-  manual: number;
   members: number;
   unownedPartitions: number;
 }
