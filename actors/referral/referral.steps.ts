@@ -2,6 +2,7 @@ import type { Effect, Rejection } from '../../common/actor';
 import { NOTIFICATION_STREAM } from '../shared/notifications';
 import { messageHash } from '../../common/actor/turn';
 import { ClaimMessage, TASK_ACTOR, taskActorId } from '../task/task.types';
+import { backoffMs } from '../shared/calls';
 import {
   ApplicationCore,
   ManualIntervention,
@@ -10,7 +11,6 @@ import {
   REFERRAL_TIMERS,
   ReferralMessage,
   ReferralRejection,
-  ReferralSettings,
   ManualRewardState,
   REWARD_REPLY,
   RewardOutcome,
@@ -32,10 +32,6 @@ export function callKey(applicationId: string, step: 'relation' | Side): string 
   return `${applicationId}:${step}`;
 }
 
-/** Delay before retry round `round` (1-based): base × 2^(round−1), capped. */
-export function backoffMs(settings: ReferralSettings, round: number): number {
-  return Math.min(settings.backoffCapMs, settings.backoffBaseMs * 2 ** (round - 1));
-}
 
 /** Reward outcome from the pair of sides, or null while a side is undecided. */
 export function rewardOutcome(sharer: RewardSide, invitee: RewardSide): RewardOutcome | null {

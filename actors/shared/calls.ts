@@ -16,3 +16,8 @@ export function failureKind(reply: Extract<CallReply, { ok: false }>): FailureKi
   if (SYSTEM_FAILURES.has(reply.error.code)) return 'system';
   return reply.error.retryable ? 'transient' : 'rejected';
 }
+
+/** Delay before retry round `round` (1-based): base × 2^(round−1), capped. No jitter: `decide` is pure. */
+export function backoffMs(policy: { backoffBaseMs: number; backoffCapMs: number }, round: number): number {
+  return Math.min(policy.backoffCapMs, policy.backoffBaseMs * 2 ** (round - 1));
+}

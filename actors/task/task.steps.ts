@@ -1,6 +1,6 @@
 import type { Effect, Rejection, Transition } from '../../common/actor';
 import { NOTIFICATION_STREAM } from '../shared/notifications';
-import type { RewardPolicy } from './task.definition';
+import { backoffMs } from '../shared/calls';
 import {
   ActiveTaskState,
   RewardCallInput,
@@ -55,10 +55,6 @@ export function subscriptionKey(taskId: string, kind: 'subscribe' | 'unsubscribe
   return `${taskId}#${kind}`;
 }
 
-/** Delay before retry round `round` (1-based): base × 2^(round−1), capped. */
-export function backoffMs(policy: RewardPolicy, round: number): number {
-  return Math.min(policy.backoffCapMs, policy.backoffBaseMs * 2 ** (round - 1));
-}
 
 /**
  * Sums progress. Fractional amounts are rounded to 6 decimals after each addition, so the same events give the
